@@ -5,6 +5,7 @@
 
 import glob
 import os
+import site
 import sys
 
 from bases.FrameworkServices.SimpleService import SimpleService
@@ -15,13 +16,15 @@ priority = 90000
 
 
 def _add_venv_to_path():
-    """Put the product's venv first on sys.path: $NETDATA_ANOMALIES_VENV, else <install prefix>/venv."""
+    """Put the product's venv (with its .pth files) first on sys.path: $NETDATA_ANOMALIES_VENV, else
+    <install prefix>/venv, the prefix being the parent of the directory this file really lives in."""
     here = os.path.dirname(os.path.realpath(__file__))
     venv = os.environ.get('NETDATA_ANOMALIES_VENV') or os.path.join(here, os.pardir, 'venv')
     site_dirs = glob.glob(os.path.join(venv, 'lib', 'python%d.%d' % sys.version_info[:2], 'site-packages'))
+    before = list(sys.path)
     for site_dir in site_dirs:
-        if site_dir not in sys.path:
-            sys.path.insert(0, site_dir)
+        site.addsitedir(site_dir)
+    sys.path[:] = [p for p in sys.path if p not in before] + before
     return os.path.abspath(venv), bool(site_dirs)
 
 

@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Turn a model's raw score into a probability and a normalised score, using the scores of its training data."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class EmpiricalCalibrator:
+    """Empirical CDF of the training scores.
+
+    - `probability(s)`: percentage of training scores <= s (0-100). On data like the training data it is
+      roughly uniform, so "probability >= 99" happens about 1% of the time.
+    - `normalized(s)`: (s - min) / (threshold - min), where threshold is the training quantile
+      1 - contamination: 0 for the most normal training point, above 1 beyond what training saw.
+    """
+
+    def __init__(self, contamination: float = 0.001):
+        self.contamination = contamination
+
+    def fit(self, train_scores: np.ndarray) -> "EmpiricalCalibrator":
+        scores = np.sort(np.asarray(train_scores, dtype=np.float64))
+        scores = scores[np.isfinite(scores)]
+        if len(scores) == 0:
+            raise ValueError("no finite training scores to calibrate on")
+        self.sorted_scores_ = scores
+        self.low_ = scores[0]
+        self.threshold_ = float(np.quantile(scores, 1.0 - self.contamination))
+        self.span_ = max(self.threshold_ - self.low_, np.finfo(np.float64).eps)
+        return self
+
+    def probability(self, scores: np.ndarray) -> np.ndarray:
+        ranks = np.searchsorted(self.sorted_scores_, scores, side="right")
+        return 100.0 * ranks / len(self.sorted_scores_)
+
+    def normalized(self, scores: np.ndarray) -> np.ndarray:
+        return (np.asarray(scores, dtype=np.float64) - self.low_) / self.span_

@@ -1,0 +1,236 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Job configuration: the one place defaults live, and validation that names the key it rejects."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .columns import Column, parse_column
+
+MODELS = ("pca", "hbos", "iforest", "cblof", "loda", "copod", "ecod")
+
+# Upstream's keys keep their names and meanings; the flags_* keys are new.
+DEFAULTS: Dict[str, Any] = {
+    "host": "127.0.0.1:19999",
+    "protocol": "http",
+    "username": None,
+    "password": None,
+    "tls_verify": True,
+    "charts_regex": r"system\..*",
+    "charts_to_exclude": "system.uptime,system.entropy",
+    "model": "pca",
+    "train_max_n": 100000,
+    "train_every_n": 1800,
+    "train_n_secs": 14400,
+    "train_no_prediction_n": 10,
+    "initial_train_data_after": 0,
+    "initial_train_data_before": 0,
+    "offset_n_secs": 0,
+    "lags_n": 5,
+    "smooth_n": 3,
+    "diffs_n": 1,
+    "contamination": 0.001,
+    "include_average_prob": True,
+    "custom_models": [],
+    "custom_models_normalize": False,
+    "flags_threshold": 99.0,
+    "flags_min_n": 3,
+    "flags_window_n": 5,
+}
+
+
+@dataclass(frozen=True)
+class CustomModel:
+    """A named group of dimensions, possibly on several hosts, modelled together."""
+
+    name: str
+    columns: Tuple[Column, ...]
+
+
+@dataclass
+class Config:
+    """Validated job settings; see DEFAULTS for the meaning of each key."""
+
+    host: str
+    protocol: str
+    username: Optional[str]
+    password: Optional[str]
+    tls_verify: Any
+    charts_regex: "re.Pattern[str]"
+    charts_to_exclude: Tuple[str, ...]
+    model: str
+    train_max_n: int
+    train_every_n: int
+    train_n_secs: int
+    train_no_prediction_n: int
+    initial_train_data_after: int
+    initial_train_data_before: int
+    offset_n_secs: int
+    lags_n: int
+    smooth_n: int
+    diffs_n: int
+    contamination: float
+    include_average_prob: bool
+    custom_models: Tuple[CustomModel, ...]
+    custom_models_normalize: bool
+    flags_threshold: float
+    flags_min_n: int
+    flags_window_n: int
+    problems: List[str] = field(default_factory=list)
+
+    def hosts(self) -> List[str]:
+        """Every host a model reads from: the job's host first."""
+        hosts = [self.host]
+        for custom in self.custom_models:
+            hosts += [c.host for c in custom.columns if c.host not in hosts]
+        return hosts
+
+
+def _non_negative_int(value: Any) -> int:
+    if isinstance(value, bool) or int(value) != float(value) or int(value) < 0:
+        raise ValueError("must be a whole number >= 0")
+    return int(value)
+
+
+def _positive_int(value: Any) -> int:
+    number = _non_negative_int(value)
+    if number < 1:
+        raise ValueError("must be >= 1")
+    return number
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("yes", "true", "1", "on"):
+        return True
+    if str(value).lower() in ("no", "false", "0", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _fraction(value: Any) -> float:
+    number = float(value)
+    if not 0 < number < 0.5:
+        raise ValueError("must be between 0 and 0.5")
+    return number
+
+
+def _percent(value: Any) -> float:
+    number = float(value)
+    if not 0 < number <= 100:
+        raise ValueError("must be in (0, 100]")
+    return number
+
+
+def _model(value: Any) -> str:
+    name = str(value).lower()
+    if name not in MODELS:
+        raise ValueError("unknown model, choose one of " + ", ".join(MODELS))
+    return name
+
+
+def _protocol(value: Any) -> str:
+    if value not in ("http", "https"):
+        raise ValueError("must be http or https")
+    return value
+
+
+def _tls_verify(value: Any) -> Any:
+    """True/False, or a path to a CA bundle (as `requests` accepts)."""
+    if isinstance(value, str) and value.lower() not in ("yes", "true", "no", "false"):
+        return value
+    return _bool(value)
+
+
+def _optional_str(value: Any) -> Optional[str]:
+    return None if value in (None, "") else str(value)
+
+
+def _exclude_list(value: Any) -> Tuple[str, ...]:
+    return tuple(item.strip() for item in str(value or "").split(",") if item.strip())
+
+
+_PARSERS: Dict[str, Callable[[Any], Any]] = {
+    "host": lambda v: str(v).strip().rstrip("/"),
+    "protocol": _protocol,
+    "username": _optional_str,
+    "password": _optional_str,
+    "tls_verify": _tls_verify,
+    "charts_regex": lambda v: re.compile(str(v)),
+    "charts_to_exclude": _exclude_list,
+    "model": _model,
+    "train_max_n": _positive_int,
+    "train_every_n": _non_negative_int,
+    "train_n_secs": _positive_int,
+    "train_no_prediction_n": _non_negative_int,
+    "initial_train_data_after": _non_negative_int,
+    "initial_train_data_before": _non_negative_int,
+    "offset_n_secs": _non_negative_int,
+    "lags_n": _non_negative_int,
+    "smooth_n": _positive_int,
+    "diffs_n": _non_negative_int,
+    "contamination": _fraction,
+    "include_average_prob": _bool,
+    "custom_models_normalize": _bool,
+    "flags_threshold": _percent,
+    "flags_min_n": _positive_int,
+    "flags_window_n": _positive_int,
+}
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def _custom_models(value: Any, host: str, problems: List[str]) -> Tuple[CustomModel, ...]:
+    if not value:
+        return ()
+    if not isinstance(value, list):
+        problems.append("custom_models: must be a list of {name, dimensions}; ignoring it")
+        return ()
+    models, seen = [], set()
+    for index, item in enumerate(value):
+        name = item.get("name") if isinstance(item, dict) else None
+        if not name or not _MODEL_NAME.match(str(name)) or name in seen:
+            problems.append(f"custom_models[{index}]: name {name!r} must be unique and use only "
+                            "letters, digits, '_', '-' or '.'; skipping this model")
+            continue
+        columns = []
+        for text in str(item.get("dimensions") or "").split(","):
+            if not text.strip():
+                continue
+            try:
+                columns.append(parse_column(text, default_host=host))
+            except ValueError as error:
+                problems.append(f"custom_models[{name}].dimensions: {error}; skipping that dimension")
+        if not columns:
+            problems.append(f"custom_models[{name}].dimensions: no valid 'chart|dim'; skipping this model")
+            continue
+        seen.add(name)
+        models.append(CustomModel(str(name), tuple(dict.fromkeys(columns))))
+    return tuple(models)
+
+
+def parse_config(raw: Dict[str, Any]) -> Config:
+    """Validate a python.d job configuration.
+
+    Every invalid value is replaced by its default and described in `Config.problems` (one line each,
+    naming the key), so the job still runs whatever is valid.
+    """
+    values: Dict[str, Any] = {}
+    problems: List[str] = []
+    for key, parser in _PARSERS.items():
+        value = raw.get(key, DEFAULTS[key])
+        if value is None and DEFAULTS[key] is not None:
+            value = DEFAULTS[key]
+        try:
+            values[key] = parser(value) if value is not None else None
+        except (ValueError, TypeError, re.error) as error:
+            problems.append(f"{key}: invalid value {value!r} ({error}); using default {DEFAULTS[key]!r}")
+            values[key] = parser(DEFAULTS[key]) if DEFAULTS[key] is not None else None
+    if values["flags_min_n"] > values["flags_window_n"]:
+        problems.append(f"flags_min_n: {values['flags_min_n']} is more than flags_window_n "
+                        f"{values['flags_window_n']}; using flags_min_n = flags_window_n")
+        values["flags_min_n"] = values["flags_window_n"]
+    values["custom_models"] = _custom_models(raw.get("custom_models"), values["host"], problems)
+    return Config(problems=problems, **values)

@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Feature vectors: differences, then a moving average, then lags, for every column at once.
+
+Layout of one feature row over `d` columns: `lags_n + 1` blocks of `d` values, newest first, i.e. block k
+holds the smoothed differences of time t-k. A model over some columns takes the same columns from every
+block, so one feature computation serves all models.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How raw values become features (the upstream `diffs_n`, `smooth_n`, `lags_n`)."""
+
+    diffs_n: int = 1
+    smooth_n: int = 3
+    lags_n: int = 5
+
+    @property
+    def window(self) -> int:
+        """Raw rows needed to make one feature row."""
+        return self.diffs_n + self.smooth_n + self.lags_n
+
+    def matrix(self, values: np.ndarray) -> np.ndarray:
+        """Feature rows for every time of `values` (n × d) that has a full window: (n - window + 1) × (lags_n+1)·d."""
+        values = np.asarray(values, dtype=np.float64)
+        diffed = np.diff(values, n=self.diffs_n, axis=0) if self.diffs_n else values
+        smoothed = _moving_average(diffed, self.smooth_n)
+        rows = len(smoothed) - self.lags_n
+        if rows <= 0:
+            return np.empty((0, (self.lags_n + 1) * values.shape[1]))
+        blocks = [smoothed[self.lags_n - k:self.lags_n - k + rows] for k in range(self.lags_n + 1)]
+        return np.concatenate(blocks, axis=1)
+
+    def feature_index(self, columns: Sequence[int], n_columns: int) -> np.ndarray:
+        """Positions, in a feature row over `n_columns` columns, of the features of `columns`, in the order
+        `matrix(values[:, columns])` produces them."""
+        columns = np.asarray(columns)
+        return (np.arange(self.lags_n + 1)[:, None] * n_columns + columns[None, :]).ravel()
+
+
+def _moving_average(values: np.ndarray, n: int) -> np.ndarray:
+    """Trailing mean of n rows; a missing value only affects the n rows whose window holds it."""
+    if n == 1:
+        return values
+    if len(values) < n:
+        return values[:0]
+    return np.lib.stride_tricks.sliding_window_view(values, n, axis=0).mean(axis=-1)
+
+
+class FeatureWindow:
+    """The last `spec.window` raw rows of every column, giving the newest feature row in O(window) time.
+
+    Missing values (NaN, ±Inf) are carried forward from the last finite value of the column, as the
+    training data is forward-filled.
+    """
+
+    def __init__(self, spec: FeatureSpec, seed: np.ndarray):
+        self.spec = spec
+        self.rows_ = np.array(seed[-spec.window:], dtype=np.float64)
+        self.last_finite_ = _last_finite(self.rows_)
+
+    def push(self, row: np.ndarray) -> Optional[np.ndarray]:
+        """Add the newest raw row; return the newest feature row, or None while the window fills."""
+        row = np.where(np.isfinite(row), row, self.last_finite_)
+        self.last_finite_ = np.where(np.isfinite(row), row, self.last_finite_)
+        self.rows_ = np.vstack([self.rows_, row[None, :]])[-self.spec.window:]
+        if len(self.rows_) < self.spec.window:
+            return None
+        return self.spec.matrix(self.rows_)[-1]
+
+
+def _last_finite(rows: np.ndarray) -> np.ndarray:
+    last = np.full(rows.shape[1], np.nan)
+    for row in rows:
+        last = np.where(np.isfinite(row), row, last)
+    return last

@@ -1,0 +1,238 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One python.d job of the `anomalies` module: trains in a worker thread, scores every cycle."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Protocol, Tuple
+
+import numpy as np
+
+from . import charts
+from .config import Config, parse_config
+from .features import FeatureSpec, FeatureWindow
+from .flags import PersistenceFlagger
+from .netdata_source import NetdataSource, gather_row
+from .training import TrainedState, fetch_training_data, plan_models, train_models
+
+RETRY_TRAINING_EVERY_N = 30  # cycles between attempts while no model could be trained
+MAX_SCORE = 1e6
+
+
+class Logger(Protocol):
+    def info(self, *msg: Any) -> None: ...
+    def warning(self, *msg: Any) -> None: ...
+    def error(self, *msg: Any) -> None: ...
+    def debug(self, *msg: Any) -> None: ...
+
+
+@dataclass
+class CycleResult:
+    """What one cycle produced: values by dimension id, and dimensions to add or remove."""
+
+    data: Dict[str, int]
+    added: List[Tuple[str, list]] = field(default_factory=list)
+    removed: List[Tuple[str, str]] = field(default_factory=list)
+
+
+class AnomaliesJob:
+    """Config → (re)training in the background → per-cycle probability, flag and score per model."""
+
+    def __init__(self, configuration: Dict[str, Any], log: Logger, module: str = "anomalies"):
+        self.log = log
+        self.module = module
+        self.config: Config = parse_config(configuration)
+        self.feature_spec = FeatureSpec(self.config.diffs_n, self.config.smooth_n, self.config.lags_n)
+        self.flagger = PersistenceFlagger(self.config.flags_threshold, self.config.flags_min_n,
+                                          self.config.flags_window_n)
+        self.source = self._new_source()
+        self.state: Optional[TrainedState] = None
+        self.window: Optional[FeatureWindow] = None
+        self.cycle = 0
+        self.last_training_cycle: Optional[int] = None
+        self.hold_cycles = 0
+        self.last_data: Dict[str, int] = {}
+        self.unreachable: set = set()
+        self.incomplete: set = set()
+        self._trainer: Optional[threading.Thread] = None
+        self._trained: Optional[TrainedState] = None
+        self._training_warnings: set = set()
+
+    def _new_source(self) -> NetdataSource:
+        c = self.config
+        return NetdataSource(c.protocol, c.username, c.password, c.tls_verify)
+
+    def chart_definitions(self) -> Tuple[List[str], Dict[str, dict]]:
+        return charts.definitions(self.module, self.config.include_average_prob)
+
+    def check(self) -> bool:
+        """Report every configuration problem once; the job runs with defaults in their place."""
+        for problem in self.config.problems:
+            self.log.error(problem)
+        if self.config.tls_verify is False and self.config.protocol == "https":
+            self.log.warning("tls_verify is false: TLS certificates of the Netdata API are not verified")
+        return True
+
+    # -- training ------------------------------------------------------------------------------------
+
+    def _training_due(self) -> bool:
+        if self._trainer is not None:
+            return False
+        if self.last_training_cycle is None:
+            return True
+        since = self.cycle - self.last_training_cycle
+        if self.state is None or not self.state.models:
+            return since >= RETRY_TRAINING_EVERY_N
+        return self.config.train_every_n > 0 and since >= self.config.train_every_n
+
+    def _training_window(self) -> Tuple[int, int]:
+        c = self.config
+        if self.last_training_cycle is None and c.initial_train_data_after and c.initial_train_data_before:
+            return c.initial_train_data_after, c.initial_train_data_before
+        before = int(time.time()) - c.offset_n_secs
+        return before - c.train_n_secs, before
+
+    def _start_training(self) -> None:
+        after, before = self._training_window()
+        self.last_training_cycle = self.cycle
+        self._trainer = threading.Thread(target=self._train, args=(after, before), daemon=True,
+                                         name=f"{self.module}-training")
+        self._trainer.start()
+
+    def _train(self, after: int, before: int) -> None:
+        """Worker thread: read charts and history, fit every model; the result is picked up by collect()."""
+        started = time.monotonic()
+        warnings: List[str] = []
+        try:
+            source = self._new_source()
+            charts_by_host = {}
+            for host in self.config.hosts():
+                try:
+                    charts_by_host[host] = source.chart_dimensions(host)
+                except Exception as error:  # noqa: BLE001 - an unreachable host must not stop the others
+                    warnings.append(f"cannot list the charts of '{host}': {error!r}")
+            specs = plan_models(self.config, charts_by_host, warnings.append)
+            if not specs:
+                warnings.append("no chart matches charts_regex and no custom model is usable: nothing to train")
+                return
+            columns, values = fetch_training_data(source, specs, after, before, self.config.train_max_n,
+                                                  warnings.append)
+            state = train_models(specs, columns, values, self.config, warnings.append)
+            self.log.info(f"trained {len(state.models)} models in {time.monotonic() - started:.2f}s "
+                          f"({len(values)} rows of {len(columns)} dimensions, model {self.config.model})")
+            self._trained = state
+        except Exception as error:  # noqa: BLE001 - a failed training keeps the previous models
+            warnings.append(f"training failed: {error!r}")
+        finally:
+            self._log_new_warnings(warnings)
+
+    def _log_new_warnings(self, warnings: List[str]) -> None:
+        """Log what this training had to say, except what the previous training already said."""
+        for warning in warnings:
+            if warning not in self._training_warnings:
+                self.log.warning(warning)
+        self._training_warnings = set(warnings)
+
+    def _swap_in_trained(self, result: CycleResult) -> None:
+        state, self._trained = self._trained, None
+        old_names = {m.name for m in self.state.models} if self.state else set()
+        new_names = {m.name for m in state.models}
+        for name in sorted(new_names - old_names):
+            result.added.extend(charts.model_dimensions(name))
+        for name in sorted(old_names - new_names):
+            result.removed.extend((chart, dim[0]) for chart, dim in charts.model_dimensions(name))
+        self.flagger.forget(old_names - new_names)
+        self.window = FeatureWindow(self.feature_spec, self._recent_values(state))
+        self.state = state
+        self.hold_cycles = self.config.train_no_prediction_n
+
+    def _recent_values(self, state: TrainedState) -> np.ndarray:
+        """Raw rows to continue from: what this job already collected, else the end of the training data."""
+        recent = np.array(state.recent_values, dtype=np.float64)
+        if self.window is not None and self.state is not None and len(self.window.rows_) == len(recent):
+            old_index = {column: i for i, column in enumerate(self.state.columns)}
+            for j, column in enumerate(state.columns):
+                if column in old_index:
+                    recent[:, j] = self.window.rows_[:, old_index[column]]
+        return recent
+
+    # -- every cycle -----------------------------------------------------------------------------------
+
+    def collect(self) -> CycleResult:
+        """One update cycle: start or finish training as due, read the latest values, score."""
+        self.cycle += 1
+        result = CycleResult({})
+        if self._trainer is not None and not self._trainer.is_alive():
+            self._trainer = None
+            if self._trained is not None:
+                self._swap_in_trained(result)
+        if self._training_due():
+            self._start_training()
+        if self.state is None or not self.state.models:
+            return result
+        row = self._read_latest()
+        if row is None:
+            return result
+        feature_row = self.window.push(row)
+        if self._trainer is not None or self.hold_cycles > 0:
+            self.hold_cycles = max(0, self.hold_cycles - 1)
+            result.data = self.last_data
+            return result
+        if feature_row is not None:
+            result.data = self._score(feature_row, np.isfinite(row))
+            self.last_data = result.data
+        return result
+
+    def _read_latest(self) -> Optional[np.ndarray]:
+        latest = {}
+        for host in dict.fromkeys(c.host for c in self.state.columns):
+            try:
+                latest[host] = self.source.latest(host)
+            except Exception as error:  # noqa: BLE001 - agent down or restarting: a gap, not a crash
+                if host not in self.unreachable:
+                    self.log.warning(f"cannot read latest values from '{host}': {error!r}; "
+                                     "its models pause until it answers")
+                self.unreachable.add(host)
+                continue
+            if host in self.unreachable:
+                self.log.info(f"'{host}' answers again")
+                self.unreachable.discard(host)
+        if not latest:
+            return None
+        return gather_row(latest, self.state.columns)
+
+    def _score(self, feature_row: np.ndarray, fresh: np.ndarray) -> Dict[str, int]:
+        state = self.state
+        names = [m.name for m in state.models]
+        probabilities = np.full(len(state.models), np.nan)
+        scores = np.full(len(state.models), np.nan)
+        for i, model in enumerate(state.models):
+            if not fresh[model.column_index].all():
+                self._report_incomplete(model.name, True)
+                continue
+            self._report_incomplete(model.name, False)
+            raw = model.scorer.score(model.features(feature_row))
+            probabilities[i] = model.calibrator.probability(raw)[0]
+            scores[i] = model.calibrator.normalized(raw)[0]
+        flags = self.flagger.update(names, probabilities)
+        data: Dict[str, int] = {}
+        scored = np.isfinite(probabilities)
+        for i in np.flatnonzero(scored):
+            name = names[i]
+            data[charts.dimension_id(name, charts.PROBABILITY)] = int(round(probabilities[i] * charts.VALUE_DIVISOR))
+            data[charts.dimension_id(name, charts.ANOMALY)] = int(flags[i])
+            data[charts.dimension_id(name, charts.SCORE)] = int(round(min(scores[i], MAX_SCORE) * charts.VALUE_DIVISOR))
+        if scored.any():
+            if self.config.include_average_prob:
+                data[charts.AVERAGE_PROB] = int(round(probabilities[scored].mean() * charts.VALUE_DIVISOR))
+            data[charts.ANOMALY_RATE] = int(round(100 * flags[scored].mean() * charts.VALUE_DIVISOR))
+        return data
+
+    def _report_incomplete(self, name: str, incomplete: bool) -> None:
+        if incomplete and name not in self.incomplete:
+            self.incomplete.add(name)
+            self.log.info(f"model '{name}': some of its dimensions have no finite value; paused")
+        elif not incomplete and name in self.incomplete:
+            self.incomplete.discard(name)
+            self.log.info(f"model '{name}': all its dimensions have values again; resumed")

@@ -1,0 +1,155 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""From configuration and a training window to trained models: which models, on which columns, fitted."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .calibration import EmpiricalCalibrator
+from .columns import Column
+from .config import Config
+from .features import FeatureSpec
+from .models import Scorer, fit_scorer
+from .netdata_source import NetdataSource
+
+Log = Callable[[str], None]
+MIN_TRAINING_ROWS = 10
+FALLBACK_MODEL = "pca"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What one model watches: a chart of the job's host, or a custom model."""
+
+    name: str
+    columns: Tuple[Column, ...]
+    normalize: bool = False
+
+
+@dataclass
+class TrainedModel:
+    """A fitted model, its columns (indices into `TrainedState.columns`) and calibration."""
+
+    name: str
+    column_index: np.ndarray
+    feature_index: np.ndarray
+    scorer: Scorer
+    calibrator: EmpiricalCalibrator
+    feature_min: Optional[np.ndarray] = None
+    feature_span: Optional[np.ndarray] = None
+
+    def features(self, feature_row: np.ndarray) -> np.ndarray:
+        """This model's features (normalised when configured), as a 1-row matrix, from the feature row
+        of all columns."""
+        own = feature_row[self.feature_index][None, :]
+        if self.feature_min is not None:
+            own = (own - self.feature_min) / self.feature_span
+        return own
+
+
+@dataclass
+class TrainedState:
+    """Everything the per-cycle path needs, swapped in whole after each training."""
+
+    columns: List[Column]
+    models: List[TrainedModel]
+    recent_values: np.ndarray
+    seconds: float
+
+
+def plan_models(config: Config, charts_by_host: Dict[str, Dict[str, List[str]]], warn: Log) -> List[ModelSpec]:
+    """Chart models (charts of the job's host matching `charts_regex`, minus excludes) and custom models
+    (dimensions that exist; each missing one is named in a warning)."""
+    specs = []
+    for chart_id, dims in sorted(charts_by_host.get(config.host, {}).items()):
+        if config.charts_regex.fullmatch(chart_id) and chart_id not in config.charts_to_exclude and dims:
+            specs.append(ModelSpec(chart_id, tuple(Column(config.host, chart_id, d) for d in dims)))
+    for custom in config.custom_models:
+        present = []
+        for column in custom.columns:
+            if column.host not in charts_by_host:
+                warn(f"custom_models[{custom.name}]: host '{column.host}' is not reachable; "
+                     f"skipping '{column.key()}'")
+            elif column.dim not in charts_by_host[column.host].get(column.chart, ()):
+                warn(f"custom_models[{custom.name}]: dimension '{column.chart}|{column.dim}' does not exist "
+                     f"on '{column.host}'; skipping it")
+            else:
+                present.append(column)
+        if present:
+            specs.append(ModelSpec(custom.name, tuple(present), config.custom_models_normalize))
+        else:
+            warn(f"custom_models[{custom.name}]: none of its dimensions exist; the model is not trained")
+    return specs
+
+
+def fetch_training_data(source: NetdataSource, specs: Sequence[ModelSpec], after: int, before: int,
+                        max_rows: int, warn: Log) -> Tuple[List[Column], np.ndarray]:
+    """The training window of every column the specs use, outer-joined on time and forward-filled."""
+    import pandas as pd
+
+    columns = list(dict.fromkeys(c for spec in specs for c in spec.columns))
+    frames = []
+    for host in dict.fromkeys(c.host for c in columns):
+        charts = list(dict.fromkeys(c.chart for c in columns if c.host == host))
+        try:
+            frame = source.training_window(host, charts, after, before, warn)
+        except Exception as error:  # noqa: BLE001 - any failure of one host must not stop the others
+            warn(f"cannot read the training window from '{host}': {error!r}")
+            continue
+        frames.append(frame.rename(columns=lambda name, h=host: f"{h}::{name}"))
+    if not frames:
+        return columns, np.empty((0, len(columns)))
+    data = pd.concat(frames, axis=1, join="outer").sort_index().ffill()
+    data = data.reindex(columns=[c.key() for c in columns]).tail(max_rows)
+    return columns, data.to_numpy(dtype=np.float64)
+
+
+def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.ndarray, config: Config,
+                 warn: Log) -> TrainedState:
+    """Fit one model per spec on the features of its columns; skip (and say why) what cannot be fitted."""
+    started = time.monotonic()
+    feature_spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
+    index = {column: i for i, column in enumerate(columns)}
+    models = []
+    for spec in specs:
+        column_index = np.array([index[c] for c in spec.columns])
+        features = feature_spec.matrix(values[:, column_index])
+        features = features[np.isfinite(features).all(axis=1)]
+        if len(features) < MIN_TRAINING_ROWS:
+            warn(f"model '{spec.name}': only {len(features)} complete training rows; not trained")
+            continue
+        varying = np.flatnonzero(features.std(axis=0) > 0)
+        if len(varying) == 0:
+            warn(f"model '{spec.name}': constant during the training window; not trained")
+            continue
+        feature_index = feature_spec.feature_index(column_index, len(columns))[varying]
+        model = _fit_one(spec, column_index, feature_index, features[:, varying], config, warn)
+        if model is not None:
+            models.append(model)
+    return TrainedState(columns, models, values[-feature_spec.window:], time.monotonic() - started)
+
+
+def _fit_one(spec: ModelSpec, column_index: np.ndarray, feature_index: np.ndarray, features: np.ndarray,
+             config: Config, warn: Log) -> Optional[TrainedModel]:
+    feature_min = feature_span = None
+    if spec.normalize:
+        feature_min = features.min(axis=0)
+        feature_span = np.where(features.max(axis=0) > feature_min, features.max(axis=0) - feature_min, 1.0)
+        features = (features - feature_min) / feature_span
+    try:
+        scorer, train_scores = fit_scorer(config.model, features, config.contamination)
+    except Exception as error:  # noqa: BLE001 - e.g. CBLOF cannot separate clusters on this data
+        if config.model == FALLBACK_MODEL:
+            warn(f"model '{spec.name}': {config.model} failed to fit ({error}); not trained")
+            return None
+        warn(f"model '{spec.name}': {config.model} failed to fit ({error}); using {FALLBACK_MODEL} instead")
+        scorer, train_scores = fit_scorer(FALLBACK_MODEL, features, config.contamination)
+    try:
+        calibrator = EmpiricalCalibrator(config.contamination).fit(train_scores)
+    except ValueError as error:
+        warn(f"model '{spec.name}': {error}; not trained")
+        return None
+    return TrainedModel(spec.name, column_index, feature_index, scorer, calibrator, feature_min, feature_span)
