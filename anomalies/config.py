@@ -34,9 +34,9 @@ DEFAULTS: Dict[str, Any] = {
     "include_average_prob": True,
     "custom_models": [],
     "custom_models_normalize": False,
-    "flags_threshold": 99.0,
-    "flags_min_n": 3,
-    "flags_window_n": 5,
+    "flags_threshold": 99.9,
+    "flags_min_n": 5,
+    "flags_window_n": 10,
 }
 
 

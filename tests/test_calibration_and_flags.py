@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+import numpy as np
+
+from anomalies.calibration import EmpiricalCalibrator
+from anomalies.config import DEFAULTS
+from anomalies.features import FeatureSpec
+from anomalies.flags import PersistenceFlagger
+from anomalies.models import fit_scorer
+
+
+def test_probability_is_the_empirical_percentile_and_score_is_relative_to_the_threshold():
+    calibrator = EmpiricalCalibrator(contamination=0.1).fit(np.arange(1.0, 11.0))
+    np.testing.assert_allclose(calibrator.probability(np.array([0.5, 1.0, 5.5, 10.0, 99.0])),
+                               [0.0, 10.0, 50.0, 100.0, 100.0])
+    assert calibrator.threshold_ == np.quantile(np.arange(1.0, 11.0), 0.9)
+    assert calibrator.normalized(np.array([1.0]))[0] == 0.0
+    assert calibrator.normalized(np.array([calibrator.threshold_]))[0] == 1.0
+
+
+def stationary_stream(n, rng):
+    """Two correlated noisy series, like a chart with two related dimensions."""
+    base = rng.normal(size=n)
+    return np.column_stack([base + 0.3 * rng.normal(size=n), 2 * base + 0.3 * rng.normal(size=n)]) + 50
+
+
+def test_on_stationary_data_probabilities_are_roughly_uniform_and_flags_rare():
+    rng = np.random.default_rng(7)
+    spec = FeatureSpec(1, 3, 5)
+    train = spec.matrix(stationary_stream(14400, rng))
+    scorer, train_scores = fit_scorer("pca", train, 0.001)
+    calibrator = EmpiricalCalibrator(0.001).fit(train_scores)
+    test = spec.matrix(stationary_stream(3600 * 6, rng))
+    probabilities = calibrator.probability(scorer.score(test))
+    deciles = np.histogram(probabilities, bins=10, range=(0, 100))[0] / len(probabilities)
+    assert np.all(np.abs(deciles - 0.1) < 0.03), deciles
+    flagger = PersistenceFlagger(DEFAULTS["flags_threshold"], DEFAULTS["flags_min_n"], DEFAULTS["flags_window_n"])
+    flags = np.array([flagger.update(["m"], p[None])[0] for p in probabilities])
+    flag_events = np.sum(np.diff(flags.astype(int)) == 1)
+    assert flags.mean() < 0.001 and flag_events <= 4, (flags.mean(), flag_events)
+
+
+def test_an_injected_shift_is_flagged():
+    rng = np.random.default_rng(8)
+    spec = FeatureSpec(1, 3, 5)
+    scorer, train_scores = fit_scorer("pca", spec.matrix(stationary_stream(3600, rng)), 0.001)
+    calibrator = EmpiricalCalibrator(0.001).fit(train_scores)
+    live = stationary_stream(300, rng)
+    live[150:200, 0] += rng.normal(scale=4, size=50)  # one dimension turns erratic for 50 steps
+    probabilities = calibrator.probability(scorer.score(spec.matrix(live)))
+    flagger = PersistenceFlagger(DEFAULTS["flags_threshold"], DEFAULTS["flags_min_n"], DEFAULTS["flags_window_n"])
+    flags = np.array([flagger.update(["m"], p[None])[0] for p in probabilities])
+    offset = spec.window - 1  # feature row i describes time i + offset
+    assert flags[150 - offset:200 - offset].mean() > 0.5
+    assert flags[:140 - offset].sum() == 0 and flags[215 - offset:].sum() == 0
+
+
+def test_flags_need_min_n_of_window_n_and_histories_are_per_model():
+    flagger = PersistenceFlagger(threshold=90, min_n=2, window_n=3)
+    seen = [flagger.update(["a", "b"], np.array(p)).tolist()
+            for p in ([95, 10], [10, 95], [95, 95], [10, 10], [10, np.nan], [10, 95])]
+    assert seen == [[False, False], [False, False], [True, True], [False, True], [False, False],
+                    [False, False]]
+    flagger.forget(["a"])
+    assert "a" not in flagger.history_

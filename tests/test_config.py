@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+from pathlib import Path
+
+import yaml
+
+from anomalies.columns import Column
+from anomalies.config import DEFAULTS, MODELS, parse_config
+from anomalies.training import plan_models
+
+SHIPPED_CONF = Path(__file__).resolve().parents[1] / "conf.d" / "anomalies.conf"
+
+
+def test_shipped_conf_states_the_defaults():
+    job = yaml.safe_load(SHIPPED_CONF.read_text())["local"]
+    stated = {key: value for key, value in job.items() if key != "name"}
+    assert stated == {key: DEFAULTS[key] for key in stated}
+    commented = {line.strip().lstrip("# ").split(":")[0] for line in SHIPPED_CONF.read_text().splitlines()
+                 if line.strip().startswith("# ") and ":" in line}
+    assert set(DEFAULTS) - set(stated) <= commented | {"custom_models"}
+
+
+def test_upstream_config_works_unchanged():
+    upstream = {"name": "Anomalies", "host": "127.0.0.1:19999", "protocol": "http", "tls_verify": True,
+                "charts_regex": r"system\..*", "charts_to_exclude": "system.uptime,system.entropy",
+                "model": "pca", "train_max_n": 100000, "train_every_n": 1800, "train_n_secs": 14400,
+                "train_no_prediction_n": 10, "offset_n_secs": 0, "lags_n": 5, "smooth_n": 3, "diffs_n": 1,
+                "contamination": 0.001, "include_average_prob": True, "custom_models_normalize": False,
+                "custom_models": [{"name": "demos_cpu",
+                                   "dimensions": "london::system.cpu|user,system.cpu|system"}]}
+    config = parse_config(upstream)
+    assert config.problems == []
+    assert config.charts_to_exclude == ("system.uptime", "system.entropy")
+    assert config.custom_models[0].columns == (Column("london", "system.cpu", "user"),
+                                               Column("127.0.0.1:19999", "system.cpu", "system"))
+    assert config.hosts() == ["127.0.0.1:19999", "london"]
+
+
+def test_every_invalid_value_names_its_key_and_falls_back_to_the_default():
+    config = parse_config({"charts_regex": "system\\.(cpu", "model": "nope", "train_n_secs": -5,
+                           "lags_n": 1.5, "contamination": 2, "protocol": "ftp", "flags_threshold": 0})
+    assert config.charts_regex.pattern == DEFAULTS["charts_regex"]
+    assert (config.model, config.train_n_secs, config.lags_n, config.contamination, config.protocol) == \
+        ("pca", 14400, 5, 0.001, "http")
+    assert len(config.problems) == 7
+    for key, problem in zip(["protocol", "charts_regex", "model", "train_n_secs", "lags_n", "contamination",
+                             "flags_threshold"], config.problems):
+        assert problem.startswith(key + ": invalid value")
+
+
+def test_every_model_name_is_accepted():
+    for name in MODELS:
+        assert parse_config({"model": name.upper()}).model == name
+
+
+def test_bad_custom_models_are_skipped_one_by_one():
+    config = parse_config({"custom_models": [
+        {"name": "ok", "dimensions": "system.cpu|user, system.load|load1"},
+        {"name": "no_pipe", "dimensions": "system.cpu"},
+        {"name": "ok", "dimensions": "system.cpu|user"},
+        {"name": "bad name!", "dimensions": "system.cpu|user"},
+        "not a dict"]})
+    assert [m.name for m in config.custom_models] == ["ok"]
+    assert len(config.problems) == 5
+
+
+def test_chart_regex_matches_whole_ids_and_custom_dimensions_must_exist():
+    config = parse_config({"charts_regex": r"system\.cpu|system\.load", "charts_to_exclude": "system.load",
+                           "custom_models": [{"name": "mixed",
+                                              "dimensions": "system.cpu|user,system.cpu|nope,other::a|b"}]})
+    charts = {config.host: {"system.cpu": ["user", "system"], "system.cpu_pressure": ["some 10"],
+                            "system.load": ["load1"]}}
+    warnings = []
+    specs = plan_models(config, charts, warnings.append)
+    assert [s.name for s in specs] == ["system.cpu", "mixed"]
+    assert [c.dim for c in specs[0].columns] == ["user", "system"]
+    assert specs[1].columns == (Column(config.host, "system.cpu", "user"),)
+    assert len(warnings) == 2 and "system.cpu|nope" in warnings[0] and "other" in warnings[1]

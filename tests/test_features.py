@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+import numpy as np
+import pytest
+
+from anomalies.features import FeatureSpec, FeatureWindow
+
+
+def naive_features(values, diffs_n, smooth_n, lags_n):
+    """Straight from the definition, one time and one column at a time."""
+    x = values.copy()
+    for _ in range(diffs_n):
+        x = x[1:] - x[:-1]
+    s = np.array([x[t - smooth_n + 1:t + 1].mean(axis=0) for t in range(smooth_n - 1, len(x))])
+    return np.array([np.concatenate([s[t - k] for k in range(lags_n + 1)]) for t in range(lags_n, len(s))])
+
+
+@pytest.mark.parametrize("diffs_n,smooth_n,lags_n", [(1, 3, 5), (0, 1, 0), (2, 4, 2), (0, 2, 3)])
+def test_matrix_matches_definition(diffs_n, smooth_n, lags_n):
+    values = np.random.default_rng(1).normal(size=(40, 3)).cumsum(axis=0)
+    spec = FeatureSpec(diffs_n, smooth_n, lags_n)
+    expected = naive_features(values, diffs_n, smooth_n, lags_n)
+    got = spec.matrix(values)
+    assert got.shape == expected.shape == (40 - spec.window + 1, 3 * (lags_n + 1))
+    np.testing.assert_allclose(got, expected)
+
+
+def test_feature_index_selects_the_same_features_as_computing_on_the_columns_alone():
+    values = np.random.default_rng(2).normal(size=(30, 5))
+    spec = FeatureSpec(1, 3, 5)
+    columns = [3, 0]
+    full = spec.matrix(values)
+    np.testing.assert_allclose(full[:, spec.feature_index(columns, 5)], spec.matrix(values[:, columns]))
+
+
+def test_window_gives_the_newest_row_of_the_batch_features():
+    values = np.random.default_rng(3).normal(size=(50, 4))
+    spec = FeatureSpec(1, 3, 5)
+    window = FeatureWindow(spec, values[:spec.window - 1])
+    batch = spec.matrix(values)
+    for t in range(spec.window - 1, 50):
+        np.testing.assert_allclose(window.push(values[t]), batch[t - spec.window + 1])
+
+
+def test_window_waits_for_enough_rows_and_carries_missing_values_forward():
+    spec = FeatureSpec(1, 1, 0)
+    window = FeatureWindow(spec, np.empty((0, 2)))
+    assert window.push(np.array([1.0, 10.0])) is None
+    np.testing.assert_allclose(window.push(np.array([2.0, np.nan])), [1.0, 0.0])
+    np.testing.assert_allclose(window.push(np.array([np.inf, 13.0])), [0.0, 3.0])
+
+
+def test_missing_value_in_history_only_spoils_nearby_rows():
+    values = np.arange(30, dtype=float)[:, None] * np.ones((1, 2))
+    values[:3, 1] = np.nan
+    features = FeatureSpec(1, 3, 0).matrix(values)
+    assert np.isnan(features[:3, 1]).all() and np.isfinite(features[3:]).all()

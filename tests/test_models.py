@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+import numpy as np
+import pytest
+
+from anomalies.config import MODELS
+from anomalies.models import build_detector, fit_scorer
+
+
+def test_numpy_pca_scorer_matches_pyod():
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(500, 12)) @ rng.normal(size=(12, 12))
+    test = rng.normal(size=(50, 12)) * 3
+    scorer, train_scores = fit_scorer("pca", train, 0.001)
+    detector = build_detector("pca", 0.001).fit(train)
+    np.testing.assert_allclose(scorer.score(test), detector.decision_function(test), rtol=1e-9)
+    np.testing.assert_allclose(train_scores, detector.decision_scores_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS if m != "cblof"])
+def test_every_model_fits_and_ranks_an_outlier_above_normal_rows(name):
+    rng = np.random.default_rng(1)
+    train = rng.normal(size=(400, 6))
+    scorer, train_scores = fit_scorer(name, train, 0.01)
+    assert train_scores.shape == (400,) and np.isfinite(train_scores).all()
+    scores = scorer.score(np.vstack([np.zeros(6), np.full(6, 8.0)]))
+    assert scores[1] > scores[0]
+
+
+def test_cblof_on_clustered_data():
+    rng = np.random.default_rng(2)
+    train = np.vstack([rng.normal(loc, 0.1, size=(n, 4)) for loc, n in ((0, 600), (5, 60), (10, 40))])
+    scorer, _ = fit_scorer("cblof", train, 0.01)
+    scores = scorer.score(np.vstack([np.zeros(4), np.full(4, 2.5)]))
+    assert scores[1] > scores[0]
