@@ -1,0 +1,603 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Per-cycle cost of this project's `anomalies` python.d collector against Netdata's old upstream one.
+
+Usage:  .venv/bin/python bench/cycle.py [--seconds N] [--all-charts] [--models pca,hbos,...]
+
+Against ONE private Netdata agent (tests/agent.py) it runs, each as its own
+`python.d.plugin anomalies debug trace nolock` process reading from that agent:
+
+1. side by side, for --seconds (default 180): upstream (Debian's stock
+   /usr/lib/netdata/python.d/anomalies.chart.py, with bench/.venv-upstream on PYTHONPATH)
+   and ours (collectors/anomalies.chart.py found as a user module, NETDATA_ANOMALIES_VENV=<repo>/.venv),
+   both on `system\\..*` minus system.uptime,system.entropy, model pca, the same train_n_secs;
+2. with --all-charts: ours alone with charts_regex '.*' (every chart of the agent);
+3. for each model of --models (default pca,hbos,iforest,cblof,loda,copod,ecod; '' skips): ours alone,
+   for --model-seconds (default 90).
+
+Per run it reads, from the plugin's stdout, the `BEGIN netdata.runtime_<job>` / `SET run_time = <ms>` lines
+(the netdata.runtime_* chart: one per successful cycle), samples VmHWM of the plugin process from
+/proc/<pid>/status until just before stopping it, and takes the training time from ours' log line
+`trained <n> models in <s>s` (upstream trains inside its first cycle, so its first cycle's run_time is used).
+Median/p90 are over steady-state cycles: those after training is done and after the next
+train_no_prediction_n cycles (upstream only repeats its last prediction during those, at ~0 ms).
+
+Prints a markdown table and a verdict against the targets, and writes them to bench/out/cycle-<date>.md.
+The upstream venv is built from bench/upstream-requirements.txt when missing; <repo>/.venv likewise.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+SYSTEM_PYTHON = "/usr/bin/python3"
+PLUGIN = "/usr/lib/netdata/plugins.d/python.d.plugin"
+STOCK_CONFIG_DIR = "/usr/lib/netdata/conf.d"
+UPSTREAM_MODULE = Path("/usr/lib/netdata/python.d/anomalies.chart.py")
+UPSTREAM_VENV = BENCH / ".venv-upstream"
+UPSTREAM_REQS = BENCH / "upstream-requirements.txt"
+OUR_VENV = REPO / ".venv"
+OUR_MODULE = REPO / "collectors" / "anomalies.chart.py"
+ALL_MODELS = "pca,hbos,iforest,cblof,loda,copod,ecod"
+SYSTEM_REGEX = r"system\..*"
+SYSTEM_EXCLUDE = "system.uptime,system.entropy"
+
+RUNTIME_BEGIN = re.compile(r"^BEGIN netdata\.runtime_(\S+)")
+RUNTIME_SET = re.compile(r"^SET run_time = (\d+)")
+OUR_TRAINED = re.compile(r"trained (\d+) models? in ([0-9.]+)\s*s")
+UPSTREAM_TRAINED = re.compile(r"training complete in ([0-9.]+) seconds")
+
+
+def log(msg: str) -> None:
+    print(f"[cycle {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def load_agent_module():
+    spec = importlib.util.spec_from_file_location("bench_agent", REPO / "tests" / "agent.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def site_packages(venv: Path) -> Path:
+    found = sorted((venv / "lib").glob("python3*/site-packages"))
+    if not found:
+        raise RuntimeError(f"no site-packages under {venv}")
+    return found[0]
+
+
+def ensure_upstream_venv() -> Path:
+    """Build bench/.venv-upstream from the pinned requirements if it is missing or the pins changed."""
+    digest = hashlib.sha256(UPSTREAM_REQS.read_bytes()).hexdigest()
+    stamp = UPSTREAM_VENV / ".requirements.sha256"
+    if not (UPSTREAM_VENV / "bin" / "python").exists():
+        log(f"creating {UPSTREAM_VENV}")
+        subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(UPSTREAM_VENV)], check=True)
+    if not stamp.exists() or stamp.read_text().strip() != digest:
+        log(f"installing {UPSTREAM_REQS.name} into {UPSTREAM_VENV} (a few minutes)")
+        subprocess.run([str(UPSTREAM_VENV / "bin" / "pip"), "install", "-q", "-r", str(UPSTREAM_REQS)], check=True)
+        stamp.write_text(digest + "\n")
+    return site_packages(UPSTREAM_VENV)
+
+
+def ensure_our_venv() -> Path:
+    if not (OUR_VENV / "bin" / "python").exists():
+        log(f"creating {OUR_VENV}")
+        subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(OUR_VENV)], check=True)
+        subprocess.run([str(OUR_VENV / "bin" / "pip"), "install", "-q", "-e", f"{REPO}[test]"], check=True)
+    return OUR_VENV
+
+
+def module_can_import_package() -> bool:
+    """Can /usr/bin/python3 import `anomalies` the way collectors/anomalies.chart.py finds it
+    (its venv's site-packages put first on sys.path, without processing .pth files)?"""
+    code = ("import sys\n"
+            f"sys.path.insert(0, {str(site_packages(OUR_VENV))!r})\n"
+            "import anomalies.job\n")
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", code], cwd="/", capture_output=True, text=True, timeout=120,
+                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    return probe.returncode == 0
+
+
+def import_seconds(python: str, modules: List[str]) -> Optional[float]:
+    """Seconds a fresh interpreter takes to import `modules` (page cache warm)."""
+    code = ("import importlib, time\nt = time.perf_counter()\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "print(time.perf_counter() - t)")
+    try:
+        probe = subprocess.run([python, "-c", code], cwd="/", capture_output=True, text=True, timeout=120)
+        return float(probe.stdout.strip())
+    except Exception:  # informational only
+        return None
+
+
+OUR_MODEL_MODULES = {"pca": "pyod.models.pca", "hbos": "pyod.models.hbos", "iforest": "pyod.models.iforest",
+                     "cblof": "pyod.models.cblof", "loda": "pyod.models.loda", "copod": "pyod.models.copod",
+                     "ecod": "pyod.models.ecod"}
+
+
+def our_lazy_imports(model: str) -> List[str]:
+    return ["pandas", "netdata_pandas.data", OUR_MODEL_MODULES.get(model, "pyod")]
+
+
+def versions(python: str, env: Optional[dict] = None) -> str:
+    code = ("import importlib.metadata as m\n"
+            "out=[]\n"
+            "for p in ('numpy','pandas','scikit-learn','pyod','netdata-pandas'):\n"
+            "    try: out.append(p+' '+m.version(p))\n"
+            "    except Exception: pass\n"
+            "print(', '.join(out))")
+    try:
+        return subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, timeout=60).stdout.strip()
+    except Exception as error:  # informational only
+        return f"? ({error})"
+
+
+def job_config(host: str, charts_regex: str, exclude: str, model: str, args) -> str:
+    def q(value) -> str:
+        return "'" + str(value).replace("'", "''") + "'"
+    return "\n".join([
+        "anomalies:",
+        "  name: 'anomalies'",
+        f"  host: {q(host)}",
+        "  protocol: 'http'",
+        "  update_every: 1",
+        "  autodetection_retry: 0",
+        f"  charts_regex: {q(charts_regex)}",
+        f"  charts_to_exclude: {q(exclude)}",
+        f"  model: {q(model)}",
+        f"  train_n_secs: {args.train_n_secs}",
+        "  train_max_n: 100000",
+        f"  train_every_n: {args.train_every_n}",
+        f"  train_no_prediction_n: {args.train_no_prediction_n}",
+        "  offset_n_secs: 0",
+        "  lags_n: 5",
+        "  smooth_n: 3",
+        "  diffs_n: 1",
+        "  contamination: 0.001",
+        "  include_average_prob: true",
+        "",
+    ])
+
+
+def percentile(values: List[float], q: float) -> Optional[float]:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def proc_status(pid: int) -> Dict[str, int]:
+    """VmHWM/VmRSS of `pid` in KiB (empty once it is gone)."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(("VmHWM:", "VmRSS:")):
+                    key, value = line.split(":", 1)
+                    out[key] = int(value.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+class PluginRun:
+    """One `python.d.plugin anomalies debug trace nolock` process with its own config and lib dirs."""
+
+    def __init__(self, label: str, kind: str, workdir: Path, host: str, charts_regex: str, exclude: str,
+                 model: str, args, upstream_site: Optional[Path] = None, repo_on_path: bool = False):
+        self.label, self.kind, self.model = label, kind, model
+        self.charts_regex, self.exclude = charts_regex, exclude
+        self.args = args
+        self.dir = workdir / label.replace(" ", "_").replace("/", "_")
+        etc, lib = self.dir / "etc", self.dir / "lib"
+        (etc / "python.d").mkdir(parents=True, exist_ok=True)
+        lib.mkdir(parents=True, exist_ok=True)
+        (etc / "python.d.conf").write_text("anomalies: yes\n")
+        (etc / "python.d" / "anomalies.conf").write_text(job_config(host, charts_regex, exclude, model, args))
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("PYTHONPATH", "NETDATA_USER_PLUGINS_DIRS", "NETDATA_ANOMALIES_VENV", "PYTHONHOME",
+                            "VIRTUAL_ENV", "NETDATA_INTERNALS_MONITORING")}
+        env.update(NETDATA_USER_CONFIG_DIR=str(etc), NETDATA_STOCK_CONFIG_DIR=STOCK_CONFIG_DIR,
+                   NETDATA_LIB_DIR=str(lib), NETDATA_LOCK_DIR=str(lib / "lock"), PYTHONUNBUFFERED="1")
+        if kind == "upstream":
+            env["PYTHONPATH"] = str(upstream_site)
+        else:
+            plugins = self.dir / "plugins" / "python.d"
+            plugins.mkdir(parents=True, exist_ok=True)
+            link = plugins / "anomalies.chart.py"
+            if not link.exists():
+                link.symlink_to(OUR_MODULE)
+            env["NETDATA_USER_PLUGINS_DIRS"] = str(self.dir / "plugins")
+            env["NETDATA_ANOMALIES_VENV"] = str(OUR_VENV)
+            if repo_on_path:  # see module_can_import_package()
+                env["PYTHONPATH"] = str(REPO)
+        self.env = env
+        self.proc: Optional[subprocess.Popen] = None
+        self.out: List[tuple] = []   # (monotonic, line) of stdout
+        self.err: List[tuple] = []   # (monotonic, line) of stderr
+        self.hwm_kib = 0
+        self.rss_kib = 0
+        self.started = 0.0
+        self.exited_early: Optional[int] = None
+
+    def start(self) -> None:
+        cmd = [SYSTEM_PYTHON, PLUGIN, "anomalies", "debug", "trace", "nolock"]
+        (self.dir / "cmd").write_text(" ".join(cmd) + "\n" + json.dumps(
+            {k: v for k, v in self.env.items() if k.startswith(("NETDATA", "PYTHON"))}, indent=1) + "\n")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, cwd=self.dir, start_new_session=True)
+        for stream, sink, name in ((self.proc.stdout, self.out, "stdout"), (self.proc.stderr, self.err, "stderr")):
+            threading.Thread(target=self._reader, args=(stream, sink, self.dir / name), daemon=True).start()
+
+    @staticmethod
+    def _reader(stream, sink: list, path: Path) -> None:
+        with open(path, "wb") as copy:
+            for raw in iter(stream.readline, b""):
+                sink.append((time.monotonic(), raw.decode(errors="replace").rstrip("\n")))
+                copy.write(raw)
+
+    def sample(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is not None:
+            if self.exited_early is None:
+                self.exited_early = self.proc.returncode
+            return
+        status = proc_status(self.proc.pid)
+        self.hwm_kib = max(self.hwm_kib, status.get("VmHWM", 0))
+        self.rss_kib = status.get("VmRSS", self.rss_kib)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.sample()  # last VmHWM before it exits
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.3)  # let the reader threads drain
+
+    # ---- results -------------------------------------------------------------------------------
+    def cycles(self) -> List[tuple]:
+        """(monotonic time, run_time ms) of each netdata.runtime_* update, in order."""
+        result, pending = [], False
+        for when, line in list(self.out):
+            if RUNTIME_BEGIN.match(line):
+                pending = True
+            elif pending:
+                match = RUNTIME_SET.match(line)
+                if match:
+                    result.append((when, int(match.group(1))))
+                pending = False
+        return result
+
+    def trained(self) -> Optional[tuple]:
+        """(monotonic time, n models or None, seconds) of the first training report in the log."""
+        pattern = UPSTREAM_TRAINED if self.kind == "upstream" else OUR_TRAINED
+        for when, line in list(self.err):
+            match = pattern.search(line)
+            if match:
+                if self.kind == "upstream":
+                    return when, None, float(match.group(1))
+                return when, int(match.group(1)), float(match.group(2))
+        return None
+
+    def output_dims(self) -> int:
+        """DIMENSION lines the plugin declared on its anomalies charts (not the netdata.* runtime chart)."""
+        dims, in_chart = set(), None
+        for _, line in list(self.out):
+            if line.startswith("CHART "):
+                chart = line.split()[1]
+                in_chart = None if chart.startswith("netdata.") else chart
+            elif line.startswith("DIMENSION ") and in_chart:
+                dims.add((in_chart, line.split()[1]))
+        return len(dims)
+
+    def failed_updates(self) -> int:
+        return sum(1 for _, line in list(self.err) if "update => [FAILED]" in line)
+
+    def problems(self, limit: int = 10) -> List[str]:
+        """ERROR/WARNING/Traceback lines of the log, timestamps dropped, quoted names folded, with counts."""
+        counts: Dict[str, int] = {}
+        examples: Dict[str, str] = {}
+        for _, line in list(self.err):
+            if not any(tag in line for tag in (" ERROR:", " WARNING:", "CRITICAL", "Traceback", "Error", "Exception",
+                                               "Warning:")):
+                continue
+            text = re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d:\s*", "", line).strip()
+            if "jobs-statuses.json" in text:
+                continue
+            key = re.sub(r"'[^']*'", "'…'", text)
+            counts[key] = counts.get(key, 0) + 1
+            examples.setdefault(key, text)
+        out = []
+        for key, n in counts.items():
+            out.append(f"{n}x {examples[key]}" + (" (and similar)" if n > 1 and key != examples[key] else ""))
+        return out[:limit]
+
+    def summary(self) -> dict:
+        cycles = self.cycles()
+        trained = self.trained()
+        skip = self.args.train_no_prediction_n
+        if self.kind == "upstream":
+            # training blocks the first cycle; the next train_no_prediction_n cycles only repeat it
+            train_s = cycles[0][1] / 1000.0 if cycles else None
+            steady = [ms for _, ms in cycles[1 + skip:]]
+            n_models = None
+        else:
+            train_s = trained[2] if trained else None
+            n_models = trained[1] if trained else None
+            if trained:
+                after = [ms for when, ms in cycles if when > trained[0]]
+                steady = after[skip:]
+            else:
+                steady = []
+        return dict(
+            label=self.label, kind=self.kind, model=self.model, cycles=len(cycles), steady=len(steady),
+            median=statistics.median(steady) if steady else None, p90=percentile(steady, 0.9),
+            train_s=train_s, log_train_s=trained[2] if trained else None, n_models=n_models,
+            hwm_mib=self.hwm_kib / 1024.0 if self.hwm_kib else None, out_dims=self.output_dims(),
+            failed=self.failed_updates(), exited=self.exited_early, problems=self.problems(),
+        )
+
+
+def run_together(runs: List[PluginRun], seconds: float) -> None:
+    for run in runs:
+        run.start()
+        log(f"started {run.label} (pid {run.proc.pid}, dir {run.dir})")
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            for run in runs:
+                run.sample()
+            if all(run.exited_early is not None for run in runs):
+                break
+            time.sleep(0.5)
+    finally:
+        for run in runs:
+            run.stop()
+            if run.exited_early is not None:
+                log(f"{run.label} exited early with {run.exited_early}; see {run.dir}/stderr")
+
+
+def wait_for_history(agent, seconds: int) -> None:
+    """Block until system.cpu has `seconds` rows that hold values.
+
+    (The agent pads /api/v1/data with all-null rows for times before it started, so counting rows alone is not enough.)
+    """
+    deadline = time.monotonic() + seconds + 60
+    while time.monotonic() < deadline:
+        data = agent.api(f"/api/v1/data?chart=system.cpu&after=-{seconds + 5}&points=0&format=json")
+        filled = sum(1 for row in data.get("data", []) if any(v is not None for v in row[1:]))
+        if filled >= seconds:
+            return
+        time.sleep(2)
+    raise TimeoutError(f"no {seconds}s of history on {agent.host}")
+
+
+def scope(charts: dict, regex: str, exclude: str) -> tuple:
+    pattern = re.compile(regex)
+    excluded = set(c for c in exclude.split(",") if c)
+    chosen = [c for c in charts if pattern.match(c) and c not in excluded]
+    return len(chosen), sum(len(charts[c].get("dimensions", {})) for c in chosen)
+
+
+def fmt(value, digits: int = 1, suffix: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}{suffix}"
+    return f"{value}{suffix}"
+
+
+def ratio(a, b) -> Optional[float]:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=180, help="length of the side-by-side run (default 180)")
+    parser.add_argument("--all-charts", action="store_true", help="also run ours with charts_regex '.*'")
+    parser.add_argument("--all-charts-seconds", type=int, default=None, help="default: --seconds")
+    parser.add_argument("--models", default=ALL_MODELS, help=f"per-model runs of ours (default {ALL_MODELS}; '' skips)")
+    parser.add_argument("--model-seconds", type=int, default=90, help="length of each per-model run (default 90)")
+    parser.add_argument("--train-n-secs", type=int, default=300, help="train_n_secs of every job (default 300)")
+    parser.add_argument("--train-every-n", type=int, default=1800, help="train_every_n of every job (default 1800)")
+    parser.add_argument("--train-no-prediction-n", type=int, default=10, help="train_no_prediction_n (default 10)")
+    parser.add_argument("--no-upstream", action="store_true", help="skip the upstream run (ours only)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (agent, configs, logs)")
+    parser.add_argument("--out-dir", default=str(BENCH / "out"))
+    args = parser.parse_args()
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+
+    for path in (PLUGIN, SYSTEM_PYTHON, UPSTREAM_MODULE, OUR_MODULE):
+        if not Path(path).exists():
+            print(f"missing {path}", file=sys.stderr)
+            return 2
+    upstream_site = None if args.no_upstream else ensure_upstream_venv()
+    ensure_our_venv()
+    repo_on_path = False
+    if not module_can_import_package():
+        repo_on_path = True
+        log("collectors/anomalies.chart.py cannot import `anomalies` from the venv's site-packages as it adds it "
+            "(an editable install needs its .pth processed): putting the repo on PYTHONPATH for our runs")
+
+    agent_mod = load_agent_module()
+    workdir = Path(tempfile.mkdtemp(prefix="anomalies-cycle-"))
+    agent = agent_mod.NetdataAgent(workdir / "agent", history=max(3600, args.train_n_secs * 2))
+    started_at = dt.datetime.now()
+    rows: List[dict] = []
+    model_rows: List[dict] = []
+    all_row = None
+    try:
+        agent.start()
+        log(f"private agent on {agent.host} ({workdir}); waiting for {args.train_n_secs}s of history")
+        wait_for_history(agent, args.train_n_secs)
+        charts = agent.charts()
+        sys_scope = scope(charts, SYSTEM_REGEX, SYSTEM_EXCLUDE)
+        all_scope = scope(charts, ".*", "")
+
+        # 1. side by side
+        main_runs = []
+        if not args.no_upstream:
+            main_runs.append(PluginRun("upstream", "upstream", workdir, agent.host, SYSTEM_REGEX, SYSTEM_EXCLUDE,
+                                       "pca", args, upstream_site))
+        main_runs.append(PluginRun("ours", "ours", workdir, agent.host, SYSTEM_REGEX, SYSTEM_EXCLUDE, "pca", args,
+                                   repo_on_path=repo_on_path))
+        log(f"side-by-side run for {args.seconds}s")
+        run_together(main_runs, args.seconds)
+        rows = [dict(run.summary(), scope=sys_scope) for run in main_runs]
+
+        # 2. all charts, ours alone
+        if args.all_charts:
+            charts = agent.charts()
+            all_scope = scope(charts, ".*", "")
+            run = PluginRun("ours all charts", "ours", workdir, agent.host, ".*", "", "pca", args,
+                            repo_on_path=repo_on_path)
+            log(f"all-charts run for {args.all_charts_seconds or args.seconds}s")
+            run_together([run], args.all_charts_seconds or args.seconds)
+            all_row = dict(run.summary(), scope=all_scope)
+
+        # 3. per model, ours alone
+        for model in models:
+            run = PluginRun(f"ours {model}", "ours", workdir, agent.host, SYSTEM_REGEX, SYSTEM_EXCLUDE, model, args,
+                            repo_on_path=repo_on_path)
+            log(f"model {model} for {args.model_seconds}s")
+            run_together([run], args.model_seconds)
+            model_rows.append(dict(run.summary(), scope=sys_scope))
+    finally:
+        agent.stop()
+
+    report = render(args, rows, all_row, model_rows, started_at, upstream_site, repo_on_path)
+    print(report)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_file = out_dir / f"cycle-{started_at:%Y%m%d-%H%M%S}.md"
+    out_file.write_text(report)
+    log(f"wrote {out_file}")
+    if args.keep:
+        log(f"kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def render(args, rows, all_row, model_rows, started_at, upstream_site, repo_on_path=False) -> str:
+    up = next((r for r in rows if r["kind"] == "upstream"), None)
+    ours = next((r for r in rows if r["kind"] == "ours"), None)
+    lines = [f"# anomalies collector cycle benchmark, {started_at:%Y-%m-%d %H:%M}", ""]
+    lines.append(f"Private agent, python.d.plugin ({SYSTEM_PYTHON}), update_every 1, train_n_secs {args.train_n_secs}, "
+                 f"train_every_n {args.train_every_n}, train_no_prediction_n {args.train_no_prediction_n}, "
+                 f"lags_n 5, smooth_n 3, diffs_n 1; {os.cpu_count()} CPUs. Upstream and ours ran side by side for "
+                 f"{args.seconds}s on `{SYSTEM_REGEX}` minus `{SYSTEM_EXCLUDE}`.")
+    if upstream_site:
+        lines.append(f"- upstream: {UPSTREAM_MODULE} with {versions(str(UPSTREAM_VENV / 'bin' / 'python'))}")
+    lines.append(f"- ours: {OUR_MODULE.relative_to(REPO)} with {versions(str(OUR_VENV / 'bin' / 'python'))}")
+    if repo_on_path:
+        lines.append("- NOTE: the module could not import `anomalies` from NETDATA_ANOMALIES_VENV by itself (it puts the "
+                     "venv's site-packages on sys.path without processing .pth files, so an editable install is not "
+                     "seen); the bench put the repo on PYTHONPATH for our runs.")
+    lines.append("")
+    header = ("| run | model | charts / dims in scope | models trained | cycles (steady) | median ms | p90 ms "
+              "| training s | peak RSS MiB | failed updates |")
+    lines += [header, "|" + "---|" * (header.count("|") - 1)]
+
+    def row(r: dict) -> str:
+        charts, dims = r["scope"]
+        return (f"| {r['label']} | {r['model']} | {charts} / {dims} | {fmt(r['n_models'])} | "
+                f"{r['cycles']} ({r['steady']}) | {fmt(r['median'])} | {fmt(r['p90'])} | {fmt(r['train_s'], 2)} | "
+                f"{fmt(r['hwm_mib'])} | {r['failed']} |")
+
+    for r in rows:
+        lines.append(row(r))
+    if up and ours:
+        lines.append(f"| **ours / upstream** | | | | | {fmt(ratio(ours['median'], up['median']), 3)} | "
+                     f"{fmt(ratio(ours['p90'], up['p90']), 3)} | {fmt(ratio(ours['train_s'], up['train_s']), 3)} | "
+                     f"{fmt(ratio(ours['hwm_mib'], up['hwm_mib']), 3)} | |")
+    if all_row:
+        lines.append(row(all_row))
+    lines.append("")
+    lines.append("Median/p90: `SET run_time` of netdata.runtime_anomalies over steady-state cycles (after training and "
+                 f"the {args.train_no_prediction_n} cycles after it). Training: ours = first `trained <n> models in <s>s` "
+                 "log line; upstream = run_time of its first cycle (its training blocks that cycle"
+                 + (f"; its own log says {fmt(up['log_train_s'], 2)} s" if up and up.get("log_train_s") else "")
+                 + "). Peak RSS: VmHWM of the plugin process, sampled until just before it was stopped.")
+    if ours:
+        cost = import_seconds(str(OUR_VENV / "bin" / "python"), our_lazy_imports("pca"))
+        lines.append("")
+        lines.append("Caveat on training: ours' figure is timed inside its training thread and includes the lazy "
+                     f"imports of {', '.join(our_lazy_imports('pca'))} on first training (a fresh interpreter of "
+                     f".venv takes {fmt(cost, 2)} s for those here); upstream imports everything at module load, "
+                     "before its first cycle, so its figure has no import time.")
+    if model_rows:
+        lines += ["", f"## Ours per model (alone, {args.model_seconds}s each, `{SYSTEM_REGEX}`)", "",
+                  "| model | models trained | cycles (steady) | median ms | p90 ms | training s (of which imports, cold "
+                  "interpreter) | peak RSS MiB | failed updates |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in model_rows:
+            cost = import_seconds(str(OUR_VENV / "bin" / "python"), our_lazy_imports(r["model"]))
+            lines.append(f"| {r['model']} | {fmt(r['n_models'])} | {r['cycles']} ({r['steady']}) | {fmt(r['median'])} | "
+                         f"{fmt(r['p90'])} | {fmt(r['train_s'], 2)} (~{fmt(cost, 2)}) | {fmt(r['hwm_mib'])} | "
+                         f"{r['failed']} |")
+
+    # verdict
+    checks = []
+    if up and ours:
+        rm, rt, rr = ratio(ours["median"], up["median"]), ratio(ours["train_s"], up["train_s"]), \
+            ratio(ours["hwm_mib"], up["hwm_mib"])
+        checks.append(("median <= 1/8 upstream", rm is not None and rm <= 1 / 8, fmt(rm, 3)))
+        checks.append(("training <= 1/2 upstream", rt is not None and rt <= 0.5, fmt(rt, 3)))
+        checks.append(("RSS <= upstream", rr is not None and rr <= 1.0, fmt(rr, 3)))
+    if all_row:
+        checks.append(("all-charts median < 15 ms", all_row["median"] is not None and all_row["median"] < 15,
+                       fmt(all_row["median"], 1, " ms")))
+    else:
+        checks.append(("all-charts median < 15 ms", None, "not run (--all-charts)"))
+    verdict = "PASS" if all(ok for _, ok, _ in checks) else "FAIL"
+    parts = [f"{name}: {'ok' if ok else ('n/a' if ok is None else 'NO')} ({value})" for name, ok, value in checks]
+    lines += ["", f"**Verdict: {verdict}** — " + "; ".join(parts)]
+
+    # problems seen in the logs
+    notes = []
+    for r in rows + ([all_row] if all_row else []) + model_rows:
+        if r["exited"] is not None:
+            notes.append(f"- {r['label']}: plugin exited early with code {r['exited']}")
+        if r["kind"] == "ours" and r["problems"]:
+            notes.append(f"- {r['label']} log:")
+            notes += [f"  - `{p[:400]}`" for p in r["problems"]]
+        if r["out_dims"] == 0:
+            notes.append(f"- {r['label']}: declared no anomaly chart dimensions on stdout")
+    if notes:
+        lines += ["", "## Log problems", ""] + notes
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
