@@ -11,7 +11,7 @@ class EmpiricalCalibrator:
     - `probability(s)`: percentage of training scores <= s (0-100). On data like the training data it is
       roughly uniform, so "probability >= 99" happens about 1% of the time.
     - `normalized(s)`: (s - min) / (threshold - min), where threshold is the training quantile
-      1 - contamination: 0 for the most normal training point, above 1 beyond what training saw.
+      1 - contamination: 0 at (or below) the most normal training point, above 1 beyond what training saw.
     """
 
     def __init__(self, contamination: float = 0.001):
@@ -33,4 +33,4 @@ class EmpiricalCalibrator:
         return 100.0 * ranks / len(self.sorted_scores_)
 
     def normalized(self, scores: np.ndarray) -> np.ndarray:
-        return (np.asarray(scores, dtype=np.float64) - self.low_) / self.span_
+        return np.maximum(np.asarray(scores, dtype=np.float64) - self.low_, 0.0) / self.span_

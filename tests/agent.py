@@ -147,7 +147,7 @@ class NetdataAgent:
         deadline = time.monotonic() + seconds + 30
         while time.monotonic() < deadline:
             data = self.api(f"/api/v1/data?chart=system.cpu&after=-{seconds + 5}&points=0&format=json")
-            if len(data.get("data", [])) >= seconds:
+            if sum(1 for row in data.get("data", []) if row[1] is not None) >= seconds:
                 return
             time.sleep(1)
         raise TimeoutError(f"no {seconds}s of history on {self.host}")

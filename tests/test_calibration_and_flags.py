@@ -13,7 +13,7 @@ def test_probability_is_the_empirical_percentile_and_score_is_relative_to_the_th
     np.testing.assert_allclose(calibrator.probability(np.array([0.5, 1.0, 5.5, 10.0, 99.0])),
                                [0.0, 10.0, 50.0, 100.0, 100.0])
     assert calibrator.threshold_ == np.quantile(np.arange(1.0, 11.0), 0.9)
-    assert calibrator.normalized(np.array([1.0]))[0] == 0.0
+    assert calibrator.normalized(np.array([1.0]))[0] == calibrator.normalized(np.array([-5.0]))[0] == 0.0
     assert calibrator.normalized(np.array([calibrator.threshold_]))[0] == 1.0
 
 

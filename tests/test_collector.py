@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The real python.d.plugin running this module against a private Netdata agent."""
+import re
+import time
+
+import pytest
+
+from agent import NetdataAgent
+from plugin import run_plugin
+
+pytestmark = pytest.mark.integration
+TRAIN_SECS = 60
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory):
+    node = NetdataAgent(tmp_path_factory.mktemp("agent")).start()
+    node.wait_for_history(TRAIN_SECS)
+    yield node
+    node.stop()
+
+
+def job(name, host, extra=""):
+    return (f"{name}:\n  name: '{name}'\n  host: '{host}'\n  train_n_secs: {TRAIN_SECS}\n"
+            f"  train_no_prediction_n: 2\n{extra}")
+
+
+@pytest.fixture(scope="module")
+def run(agent, tmp_path_factory):
+    config = job("local", agent.host, "  charts_regex: 'system\\.(cpu|load|ram|net|io)'\n"
+                                      "  train_every_n: 25\n"
+                                      "  custom_models:\n"
+                                      "    - name: 'cpu_load'\n"
+                                      "      dimensions: 'system.cpu|user,system.cpu|system,system.load|load1'\n")
+    config += job("broken", agent.host, "  charts_regex: 'system\\.(cpu'\n  model: 'nope'\n  lags_n: -1\n"
+                                        "  custom_models:\n"
+                                        "    - name: 'half'\n"
+                                        "      dimensions: 'system.cpu|user,system.cpu|no_such_dim'\n")
+    return run_plugin(tmp_path_factory.mktemp("plugin"), "anomalies", config, seconds=45)
+
+
+def test_stdout_carries_only_the_plugin_protocol(run):
+    assert run.non_protocol_lines() == []
+
+
+def test_three_charts_with_upstream_contexts_and_dimension_names(run):
+    for chart, context in (("probability", "anomalies.probability"), ("anomaly", "anomalies.anomaly"),
+                           ("score", "anomalies.score")):
+        assert run.charts[f"anomalies_local.{chart}"]["context"] == context
+    probability = run.dimensions["anomalies_local.probability"]
+    assert {"average_prob", "anomaly_rate", "system.cpu_prob", "system.load_prob", "system.ram_prob",
+            "cpu_load_prob"} <= set(probability)
+    # the regex matches whole chart ids: system.cpu does not drag in system.cpu_some_pressure
+    assert not [d for d in probability if "pressure" in d]
+    assert "system.cpu_anomaly" in run.dimensions["anomalies_local.anomaly"]
+    assert "cpu_load_score" in run.dimensions["anomalies_local.score"]
+
+
+def test_values_are_in_range_every_cycle(run):
+    probability = run.values["anomalies_local.probability"]
+    assert len(probability["system.cpu_prob"]) >= 20
+    for dim, values in probability.items():
+        assert all(0 <= v <= 10000 for v in values), dim
+    for dim, values in run.values["anomalies_local.anomaly"].items():
+        assert set(values) <= {0, 1}, dim
+    for dim, values in run.values["anomalies_local.score"].items():
+        assert all(v >= 0 for v in values), dim
+    assert len(run.values["anomalies_local.probability"]["cpu_load_prob"]) >= 20
+
+
+def test_training_runs_in_the_background_and_retrains(run):
+    trained = run.log_lines("local", "trained")
+    assert len(trained) >= 2, run.stderr[-3000:]
+    runtimes = [int(v) for v in re.findall(r"BEGIN netdata\.runtime_anomalies_local \d+\nSET run_time = (\d+)",
+                                           run.stdout)]
+    assert len(runtimes) >= 35  # one per second: training never held a cycle back
+    assert sorted(runtimes)[len(runtimes) // 2] < 200
+
+
+def test_broken_config_logs_each_problem_and_still_runs_what_is_valid(run):
+    errors = "\n".join(run.log_lines("broken", "ERROR"))
+    for key in ("charts_regex", "model", "lags_n"):
+        assert f"{key}: invalid value" in errors
+    warnings = "\n".join(run.log_lines("broken", "WARNING"))
+    assert "system.cpu|no_such_dim" in warnings
+    assert "Traceback" not in run.stderr
+    probability = run.values["anomalies_broken.probability"]
+    assert len(probability["system.cpu_prob"]) >= 10 and len(probability["half_prob"]) >= 10
+
+
+def test_agent_restart_pauses_the_job_and_it_recovers(agent, tmp_path_factory):
+    events = {}
+
+    def restart_agent(elapsed):
+        if elapsed > 20 and "stopped" not in events:
+            agent.stop()
+            events["stopped"] = time.monotonic()
+        elif "stopped" in events and "started" not in events and time.monotonic() - events["stopped"] > 8:
+            agent.start()
+            events["started"] = time.monotonic()
+
+    config = job("restart", agent.host, "  charts_regex: 'system\\.(cpu|ram)'\n  train_every_n: 0\n")
+    run = run_plugin(tmp_path_factory.mktemp("restart"), "anomalies", config, seconds=50, during=restart_agent)
+    assert "started" in events
+    assert run.non_protocol_lines() == []
+    assert "Traceback" not in run.stderr
+    assert any("cannot read latest values" in line for line in run.log_lines("restart", "WARNING"))
+    assert any("answers again" in line for line in run.log_lines("restart", "INFO"))
+    sets = run.stdout.split("BEGIN anomalies_restart.probability")
+    assert "system.cpu_prob" in sets[-1] and len(sets) > 25
