@@ -33,4 +33,9 @@ class EmpiricalCalibrator:
         return 100.0 * ranks / len(self.sorted_scores_)
 
     def normalized(self, scores: np.ndarray) -> np.ndarray:
-        return np.maximum(np.asarray(scores, dtype=np.float64) - self.low_, 0.0) / self.span_
+        return relative_to_threshold(np.asarray(scores, dtype=np.float64), self.low_, self.span_)
+
+
+def relative_to_threshold(scores: np.ndarray, low, span) -> np.ndarray:
+    """(score - low) / span, floored at 0: 0 at the training minimum, 1 at the training threshold."""
+    return np.maximum(scores - low, 0.0) / span

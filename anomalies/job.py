@@ -13,7 +13,7 @@ from . import charts
 from .config import Config, parse_config
 from .features import FeatureSpec, FeatureWindow
 from .flags import PersistenceFlagger
-from .netdata_source import NetdataSource, gather_row
+from .netdata_source import NetdataSource, RowGatherer
 from .training import TrainedState, fetch_training_data, plan_models, train_models
 
 RETRY_TRAINING_EVERY_N = 30  # cycles between attempts while no model could be trained
@@ -49,6 +49,8 @@ class AnomaliesJob:
         self.source = self._new_source()
         self.state: Optional[TrainedState] = None
         self.window: Optional[FeatureWindow] = None
+        self.gatherer: Optional[RowGatherer] = None
+        self.dimension_ids: Dict[str, List[str]] = {}
         self.cycle = 0
         self.last_training_cycle: Optional[int] = None
         self.hold_cycles = 0
@@ -82,7 +84,7 @@ class AnomaliesJob:
         if self.last_training_cycle is None:
             return True
         since = self.cycle - self.last_training_cycle
-        if self.state is None or not self.state.models:
+        if self.state is None or not self.state.bank.names:
             return since >= RETRY_TRAINING_EVERY_N
         return self.config.train_every_n > 0 and since >= self.config.train_every_n
 
@@ -119,7 +121,7 @@ class AnomaliesJob:
             columns, values = fetch_training_data(source, specs, after, before, self.config.train_max_n,
                                                   warnings.append)
             state = train_models(specs, columns, values, self.config, warnings.append)
-            self.log.info(f"trained {len(state.models)} models in {time.monotonic() - started:.2f}s "
+            self.log.info(f"trained {len(state.bank.names)} models in {time.monotonic() - started:.2f}s "
                           f"({len(values)} rows of {len(columns)} dimensions, model {self.config.model})")
             self._trained = state
         except Exception as error:  # noqa: BLE001 - a failed training keeps the previous models
@@ -136,14 +138,17 @@ class AnomaliesJob:
 
     def _swap_in_trained(self, result: CycleResult) -> None:
         state, self._trained = self._trained, None
-        old_names = {m.name for m in self.state.models} if self.state else set()
-        new_names = {m.name for m in state.models}
+        old_names = set(self.state.bank.names) if self.state else set()
+        new_names = set(state.bank.names)
         for name in sorted(new_names - old_names):
             result.added.extend(charts.model_dimensions(name))
         for name in sorted(old_names - new_names):
             result.removed.extend((chart, dim[0]) for chart, dim in charts.model_dimensions(name))
         self.flagger.forget(old_names - new_names)
         self.window = FeatureWindow(self.feature_spec, self._recent_values(state))
+        self.gatherer = RowGatherer(state.columns)
+        self.dimension_ids = {chart: [charts.dimension_id(name, chart) for name in state.bank.names]
+                              for chart in charts.ORDER}
         self.state = state
         self.hold_cycles = self.config.train_no_prediction_n
 
@@ -169,7 +174,7 @@ class AnomaliesJob:
                 self._swap_in_trained(result)
         if self._training_due():
             self._start_training()
-        if self.state is None or not self.state.models:
+        if self.state is None or not self.state.bank.names:
             return result
         row = self._read_latest()
         if row is None:
@@ -186,7 +191,7 @@ class AnomaliesJob:
 
     def _read_latest(self) -> Optional[np.ndarray]:
         latest = {}
-        for host in dict.fromkeys(c.host for c in self.state.columns):
+        for host in self.gatherer.hosts():
             try:
                 latest[host] = self.source.latest(host)
             except Exception as error:  # noqa: BLE001 - agent down or restarting: a gap, not a crash
@@ -200,39 +205,38 @@ class AnomaliesJob:
                 self.unreachable.discard(host)
         if not latest:
             return None
-        return gather_row(latest, self.state.columns)
+        return self.gatherer.row(latest)
 
     def _score(self, feature_row: np.ndarray, fresh: np.ndarray) -> Dict[str, int]:
-        state = self.state
-        names = [m.name for m in state.models]
-        probabilities = np.full(len(state.models), np.nan)
-        scores = np.full(len(state.models), np.nan)
-        for i, model in enumerate(state.models):
-            if not fresh[model.column_index].all():
-                self._report_incomplete(model.name, True)
-                continue
-            self._report_incomplete(model.name, False)
-            raw = model.scorer.score(model.features(feature_row))
-            probabilities[i] = model.calibrator.probability(raw)[0]
-            scores[i] = model.calibrator.normalized(raw)[0]
-        flags = self.flagger.update(names, probabilities)
+        bank = self.state.bank
+        raw = bank.raw_scores(feature_row)
+        complete = bank.complete(fresh) & np.isfinite(raw)
+        self._report_incomplete(bank.names, complete)
+        raw[~complete] = np.nan
+        probabilities = bank.probabilities(raw)
+        flags = self.flagger.update(bank.names, probabilities)
+        scored = np.flatnonzero(complete)
+        if len(scored) == 0:
+            return {}
+        values = {
+            charts.PROBABILITY: np.rint(probabilities[scored] * charts.VALUE_DIVISOR),
+            charts.ANOMALY: flags[scored],
+            charts.SCORE: np.rint(np.minimum(bank.normalized(raw[scored]), MAX_SCORE) * charts.VALUE_DIVISOR),
+        }
         data: Dict[str, int] = {}
-        scored = np.isfinite(probabilities)
-        for i in np.flatnonzero(scored):
-            name = names[i]
-            data[charts.dimension_id(name, charts.PROBABILITY)] = int(round(probabilities[i] * charts.VALUE_DIVISOR))
-            data[charts.dimension_id(name, charts.ANOMALY)] = int(flags[i])
-            data[charts.dimension_id(name, charts.SCORE)] = int(round(min(scores[i], MAX_SCORE) * charts.VALUE_DIVISOR))
-        if scored.any():
-            if self.config.include_average_prob:
-                data[charts.AVERAGE_PROB] = int(round(probabilities[scored].mean() * charts.VALUE_DIVISOR))
-            data[charts.ANOMALY_RATE] = int(round(100 * flags[scored].mean() * charts.VALUE_DIVISOR))
+        for chart, chart_values in values.items():
+            ids = self.dimension_ids[chart]
+            data.update(zip([ids[i] for i in scored], chart_values.astype(np.int64).tolist()))
+        if self.config.include_average_prob:
+            data[charts.AVERAGE_PROB] = int(round(probabilities[scored].mean() * charts.VALUE_DIVISOR))
+        data[charts.ANOMALY_RATE] = int(round(100 * flags[scored].mean() * charts.VALUE_DIVISOR))
         return data
 
-    def _report_incomplete(self, name: str, incomplete: bool) -> None:
-        if incomplete and name not in self.incomplete:
-            self.incomplete.add(name)
+    def _report_incomplete(self, names: List[str], complete: np.ndarray) -> None:
+        """Log once when a model loses a value (NaN, Inf, dimension gone) and once when it is back."""
+        now_incomplete = {names[i] for i in np.flatnonzero(~complete)}
+        for name in sorted(now_incomplete - self.incomplete):
             self.log.info(f"model '{name}': some of its dimensions have no finite value; paused")
-        elif not incomplete and name in self.incomplete:
-            self.incomplete.discard(name)
+        for name in sorted((self.incomplete - now_incomplete) & set(names)):
             self.log.info(f"model '{name}': all its dimensions have values again; resumed")
+        self.incomplete = now_incomplete

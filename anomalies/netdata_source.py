@@ -1,19 +1,21 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Reading Netdata's REST API: chart lists and latest values (requests), training windows (netdata-pandas).
+"""Reading Netdata's REST API: chart lists and latest values (urllib3), training windows (netdata-pandas).
 
 All calls honour `protocol`, basic auth and `tls_verify`. netdata-pandas `print()`s its errors; those are
 routed to the job's log, because stdout is the python.d plugin's protocol channel.
 """
 from __future__ import annotations
 
+import json
 import ssl
 import threading
 import types
+import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
-import requests
+import urllib3
 
 from .columns import Column
 
@@ -29,14 +31,22 @@ class NetdataSource:
         self.auth = (username, password) if username and password else None
         self.tls_verify = tls_verify
         self.timeout = timeout
-        self.session = requests.Session()
-        self.session.auth = self.auth
-        self.session.verify = tls_verify
+        self.headers = urllib3.make_headers(basic_auth=f"{username}:{password}") if self.auth else {}
+        if tls_verify is False:
+            tls = {"cert_reqs": "CERT_NONE", "assert_hostname": False}
+        elif isinstance(tls_verify, str):
+            tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": tls_verify}
+        else:
+            tls = {"cert_reqs": "CERT_REQUIRED"}
+        self.pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=timeout), **tls)
 
     def _get_json(self, host: str, path: str) -> Any:
-        response = self.session.get(f"{self.protocol}://{host}{path}", timeout=self.timeout)
-        response.raise_for_status()
-        return response.json()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            response = self.pool.request("GET", f"{self.protocol}://{host}{path}", headers=self.headers)
+        if response.status != 200:
+            raise OSError(f"HTTP {response.status} from {host}{path}")
+        return json.loads(response.data)
 
     def chart_dimensions(self, host: str) -> Dict[str, List[str]]:
         """Every chart of `host` with its dimension names, from /api/v1/charts."""
@@ -44,17 +54,18 @@ class NetdataSource:
         return {chart_id: [dim["name"] for dim in chart.get("dimensions", {}).values()]
                 for chart_id, chart in charts.items()}
 
-    def latest(self, host: str) -> Dict[str, Dict[str, Any]]:
-        """The latest collected value of every dimension: {chart: {dim name: value or None}}."""
-        metrics = self._get_json(host, "/api/v1/allmetrics?format=json")
-        return {chart_id: {dim["name"]: dim["value"] for dim in chart["dimensions"].values()}
-                for chart_id, chart in metrics.items()}
+    def latest(self, host: str) -> Dict[str, dict]:
+        """The latest collected values of every chart, as /api/v1/allmetrics?format=json gives them:
+        {chart: {"dimensions": {id: {"name": ..., "value": ...}}, ...}}."""
+        return self._get_json(host, "/api/v1/allmetrics?format=json")
 
     def training_window(self, host: str, charts: Sequence[str], after: int, before: int,
                         log: Callable[[str], None]) -> "pandas.DataFrame":  # noqa: F821
         """Per-second history of `charts` on `host` between two timestamps, forward-filled,
         with columns named `chart|dim`, through netdata-pandas."""
-        import netdata_pandas.data as netdata_pandas
+        with warnings.catch_warnings():  # trio 0.23 warns about itself on import, into the agent's log
+            warnings.simplefilter("ignore")
+            import netdata_pandas.data as netdata_pandas
 
         user, password = self.auth or (None, None)
         with _bound_netdata_pandas(netdata_pandas, self._ssl_context(), log):
@@ -103,11 +114,31 @@ def _bound_netdata_pandas(module: types.ModuleType, ssl_context: Optional[ssl.SS
             del module.print
 
 
-def gather_row(latest_by_host: Dict[str, Dict[str, Dict[str, Any]]], columns: Sequence[Column]) -> np.ndarray:
-    """The values of `columns` from `latest()` answers per host; NaN where a host, chart or dim is missing."""
-    row = np.full(len(columns), np.nan)
-    for i, column in enumerate(columns):
-        value = latest_by_host.get(column.host, {}).get(column.chart, {}).get(column.dim)
-        if value is not None:
-            row[i] = value
-    return row
+class RowGatherer:
+    """Picks the values of a fixed list of columns out of `latest()` answers, into one row."""
+
+    def __init__(self, columns: Sequence[Column]):
+        self.index: Dict[str, Dict[str, Dict[str, int]]] = {}
+        for i, column in enumerate(columns):
+            self.index.setdefault(column.host, {}).setdefault(column.chart, {})[column.dim] = i
+        self.size = len(columns)
+
+    def hosts(self) -> List[str]:
+        return list(self.index)
+
+    def row(self, latest_by_host: Dict[str, Dict[str, dict]]) -> np.ndarray:
+        """The row of values; NaN where a host, chart or dimension is missing or has no value."""
+        row = np.full(self.size, np.nan)
+        for host, charts in self.index.items():
+            metrics = latest_by_host.get(host)
+            if metrics is None:
+                continue
+            for chart_id, dims in charts.items():
+                chart = metrics.get(chart_id)
+                if chart is None:
+                    continue
+                for dim in chart["dimensions"].values():
+                    i = dims.get(dim["name"])
+                    if i is not None and dim["value"] is not None:
+                        row[i] = dim["value"]
+        return row

@@ -12,8 +12,9 @@ from .calibration import EmpiricalCalibrator
 from .columns import Column
 from .config import Config
 from .features import FeatureSpec
-from .models import Scorer, fit_scorer
+from .models import fit_scorer
 from .netdata_source import NetdataSource
+from .scoring import ModelBank, TrainedModel
 
 Log = Callable[[str], None]
 MIN_TRAINING_ROWS = 10
@@ -30,32 +31,11 @@ class ModelSpec:
 
 
 @dataclass
-class TrainedModel:
-    """A fitted model, its columns (indices into `TrainedState.columns`) and calibration."""
-
-    name: str
-    column_index: np.ndarray
-    feature_index: np.ndarray
-    scorer: Scorer
-    calibrator: EmpiricalCalibrator
-    feature_min: Optional[np.ndarray] = None
-    feature_span: Optional[np.ndarray] = None
-
-    def features(self, feature_row: np.ndarray) -> np.ndarray:
-        """This model's features (normalised when configured), as a 1-row matrix, from the feature row
-        of all columns."""
-        own = feature_row[self.feature_index][None, :]
-        if self.feature_min is not None:
-            own = (own - self.feature_min) / self.feature_span
-        return own
-
-
-@dataclass
 class TrainedState:
     """Everything the per-cycle path needs, swapped in whole after each training."""
 
     columns: List[Column]
-    models: List[TrainedModel]
+    bank: ModelBank
     recent_values: np.ndarray
     seconds: float
 
@@ -113,7 +93,7 @@ def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.n
     started = time.monotonic()
     feature_spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
     index = {column: i for i, column in enumerate(columns)}
-    models = []
+    models, constant = [], []
     for spec in specs:
         column_index = np.array([index[c] for c in spec.columns])
         features = feature_spec.matrix(values[:, column_index])
@@ -123,13 +103,16 @@ def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.n
             continue
         varying = np.flatnonzero(features.std(axis=0) > 0)
         if len(varying) == 0:
-            warn(f"model '{spec.name}': constant during the training window; not trained")
+            constant.append(spec.name)
             continue
         feature_index = feature_spec.feature_index(column_index, len(columns))[varying]
         model = _fit_one(spec, column_index, feature_index, features[:, varying], config, warn)
         if model is not None:
             models.append(model)
-    return TrainedState(columns, models, values[-feature_spec.window:], time.monotonic() - started)
+    if constant:
+        warn(f"{len(constant)} models are constant during the training window and not trained: "
+             + ", ".join(constant))
+    return TrainedState(columns, ModelBank(models), values[-feature_spec.window:], time.monotonic() - started)
 
 
 def _fit_one(spec: ModelSpec, column_index: np.ndarray, feature_index: np.ndarray, features: np.ndarray,

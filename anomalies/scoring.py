@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Scoring every trained model from one feature row per cycle, with the models of one kind batched.
+
+PCA models (the default) are scored together with a handful of numpy calls over flat arrays, whatever
+their number; other kinds go through their scorer one by one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from .calibration import EmpiricalCalibrator, relative_to_threshold
+from .models import PcaScorer, Scorer
+
+
+@dataclass
+class TrainedModel:
+    """A fitted model, its columns (indices into `TrainedState.columns`) and calibration."""
+
+    name: str
+    column_index: np.ndarray
+    feature_index: np.ndarray
+    scorer: Scorer
+    calibrator: EmpiricalCalibrator
+    feature_min: Optional[np.ndarray] = None
+    feature_span: Optional[np.ndarray] = None
+
+    def features(self, feature_row: np.ndarray) -> np.ndarray:
+        """This model's features (normalised when configured), as a 1-row matrix, from the feature row
+        of all columns."""
+        own = feature_row[self.feature_index][None, :]
+        if self.feature_min is not None:
+            own = (own - self.feature_min) / self.feature_span
+        return own
+
+
+
+class PcaBatch:
+    """PyOD's PCA score of many models at once.
+
+    For model m with standardised features z and selected components c_j (weights w_j), the score is
+    sum_j ||z - c_j|| / w_j, with ||z - c_j||^2 = |z|^2 - 2 z.c_j + |c_j|^2. The dot products of all
+    models are one weighted bincount over the (component, feature) pairs of every model.
+    """
+
+    def __init__(self, models: Sequence[TrainedModel]):
+        feature_index, mean, scale, model_of_feature = [], [], [], []
+        pair_feature, pair_row, pair_coef = [], [], []
+        row_model, row_norm2, row_weight = [], [], []
+        offset = rows = 0
+        for m, model in enumerate(models):
+            scorer: PcaScorer = model.scorer
+            n = len(model.feature_index)
+            m_mean, m_scale = scorer.mean, scorer.scale
+            if model.feature_min is not None:  # fold the min-max normalisation into the standardisation
+                m_mean = model.feature_min + m_mean * model.feature_span
+                m_scale = m_scale * model.feature_span
+            feature_index.append(model.feature_index)
+            mean.append(m_mean)
+            scale.append(m_scale)
+            model_of_feature.append(np.full(n, m))
+            k = len(scorer.components)
+            pair_feature.append(np.tile(np.arange(offset, offset + n), k))
+            pair_row.append(np.repeat(np.arange(rows, rows + k), n))
+            pair_coef.append(scorer.components.ravel())
+            row_model.append(np.full(k, m))
+            row_norm2.append((scorer.components ** 2).sum(axis=1))
+            row_weight.append(scorer.weights)
+            offset += n
+            rows += k
+        self.n_models = len(models)
+        self.n_rows = rows
+        self.feature_index = np.concatenate(feature_index)
+        self.mean = np.concatenate(mean)
+        self.scale = np.concatenate(scale)
+        self.model_of_feature = np.concatenate(model_of_feature)
+        self.pair_feature = np.concatenate(pair_feature)
+        self.pair_row = np.concatenate(pair_row)
+        self.pair_coef = np.concatenate(pair_coef)
+        self.row_model = np.concatenate(row_model)
+        self.row_norm2 = np.concatenate(row_norm2)
+        self.row_weight = np.concatenate(row_weight)
+
+    def score(self, feature_row: np.ndarray) -> np.ndarray:
+        z = (feature_row[self.feature_index] - self.mean) / self.scale
+        z_norm2 = np.bincount(self.model_of_feature, weights=z * z, minlength=self.n_models)
+        dots = np.bincount(self.pair_row, weights=self.pair_coef * z[self.pair_feature], minlength=self.n_rows)
+        squared = np.maximum(z_norm2[self.row_model] - 2 * dots + self.row_norm2, 0.0)
+        return np.bincount(self.row_model, weights=np.sqrt(squared) / self.row_weight, minlength=self.n_models)
+
+
+class ModelBank:
+    """All models of one training, in a fixed order: raw scores, completeness, calibration."""
+
+    def __init__(self, models: Sequence[TrainedModel]):
+        self.models = list(models)
+        self.names = [m.name for m in self.models]
+        pca = [i for i, m in enumerate(self.models) if isinstance(m.scorer, PcaScorer)]
+        self.pca_positions = np.array(pca, dtype=int)
+        self.pca_batch = PcaBatch([self.models[i] for i in pca]) if pca else None
+        self.other_positions: List[int] = [i for i in range(len(self.models)) if i not in set(pca)]
+        columns = [m.column_index for m in self.models]
+        self.column_concat = np.concatenate(columns) if columns else np.empty(0, dtype=int)
+        self.column_offsets = np.cumsum([0] + [len(c) for c in columns[:-1]])
+        self.low = np.array([m.calibrator.low_ for m in self.models])
+        self.span = np.array([m.calibrator.span_ for m in self.models])
+
+    def complete(self, fresh_columns: np.ndarray) -> np.ndarray:
+        """Per model: did every one of its columns get a finite value this cycle?"""
+        if not self.models:
+            return np.zeros(0, dtype=bool)
+        return np.logical_and.reduceat(fresh_columns[self.column_concat], self.column_offsets)
+
+    def raw_scores(self, feature_row: np.ndarray) -> np.ndarray:
+        scores = np.empty(len(self.models))
+        if self.pca_batch is not None:
+            scores[self.pca_positions] = self.pca_batch.score(feature_row)
+        for i in self.other_positions:
+            model = self.models[i]
+            scores[i] = model.scorer.score(model.features(feature_row))[0]
+        return scores
+
+    def probabilities(self, raw: np.ndarray) -> np.ndarray:
+        """Empirical percentile (0-100) of each raw score among its model's training scores."""
+        return np.array([m.calibrator.probability(s) for m, s in zip(self.models, raw)], dtype=np.float64)
+
+    def normalized(self, raw: np.ndarray) -> np.ndarray:
+        """Scores relative to each model's training threshold (see EmpiricalCalibrator.normalized)."""
+        return relative_to_threshold(raw, self.low, self.span)

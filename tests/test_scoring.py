@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+import numpy as np
+
+from anomalies.calibration import EmpiricalCalibrator
+from anomalies.features import FeatureSpec
+from anomalies.models import fit_scorer
+from anomalies.scoring import ModelBank, TrainedModel
+
+
+def trained(name, model, columns, values, spec, n_columns, normalize=False):
+    features = spec.matrix(values[:, columns])
+    feature_min = feature_span = None
+    if normalize:
+        feature_min, feature_span = features.min(axis=0), np.ptp(features, axis=0)
+        features = (features - feature_min) / feature_span
+    scorer, train_scores = fit_scorer(model, features, 0.01)
+    return TrainedModel(name, np.array(columns), spec.feature_index(columns, n_columns), scorer,
+                        EmpiricalCalibrator(0.01).fit(train_scores), feature_min, feature_span)
+
+
+def test_bank_scores_every_model_as_its_own_scorer_does():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(400, 6)).cumsum(axis=0)
+    spec = FeatureSpec(1, 3, 5)
+    models = [trained("a", "pca", [0, 1], values, spec, 6), trained("b", "hbos", [2], values, spec, 6),
+              trained("c", "pca", [3, 4, 5], values, spec, 6, normalize=True),
+              trained("d", "pca", [5, 0], values, spec, 6)]
+    bank = ModelBank(models)
+    for row in spec.matrix(rng.normal(size=(30, 6)).cumsum(axis=0) * 3):
+        expected = [m.scorer.score(m.features(row))[0] for m in models]
+        np.testing.assert_allclose(bank.raw_scores(row), expected, rtol=1e-9)
+    raw = bank.raw_scores(row)
+    np.testing.assert_allclose(bank.probabilities(raw),
+                               [m.calibrator.probability(np.array([s]))[0] for m, s in zip(models, raw)])
+    np.testing.assert_allclose(bank.normalized(raw),
+                               [m.calibrator.normalized(np.array([s]))[0] for m, s in zip(models, raw)])
+
+
+def test_a_model_is_complete_only_when_all_its_columns_are_fresh():
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(200, 4))
+    spec = FeatureSpec(0, 1, 0)
+    bank = ModelBank([trained("x", "pca", [0, 1], values, spec, 4), trained("y", "pca", [2], values, spec, 4),
+                      trained("z", "pca", [1, 3], values, spec, 4)])
+    assert bank.complete(np.array([True, False, True, True])).tolist() == [False, True, False]
