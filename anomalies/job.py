@@ -60,6 +60,7 @@ class AnomaliesJob:
         self._trainer: Optional[threading.Thread] = None
         self._trained: Optional[TrainedState] = None
         self._training_warnings: set = set()
+        self._trained_rows = 0
 
     def _new_source(self) -> NetdataSource:
         c = self.config
@@ -86,6 +87,9 @@ class AnomaliesJob:
         since = self.cycle - self.last_training_cycle
         if self.state is None or not self.state.bank.names:
             return since >= RETRY_TRAINING_EVERY_N
+        if self._trained_rows < 0.9 * min(self.config.train_n_secs, self.config.train_max_n):
+            # a young agent had little history: retrain each time there is about twice as much
+            return since >= max(RETRY_TRAINING_EVERY_N, self._trained_rows)
         return self.config.train_every_n > 0 and since >= self.config.train_every_n
 
     def _training_window(self) -> Tuple[int, int]:
@@ -123,6 +127,7 @@ class AnomaliesJob:
             state = train_models(specs, columns, values, self.config, warnings.append)
             self.log.info(f"trained {len(state.bank.names)} models in {time.monotonic() - started:.2f}s "
                           f"({len(values)} rows of {len(columns)} dimensions, model {self.config.model})")
+            self._trained_rows = len(values)
             self._trained = state
         except Exception as error:  # noqa: BLE001 - a failed training keeps the previous models
             warnings.append(f"training failed: {error!r}")
@@ -221,7 +226,7 @@ class AnomaliesJob:
         values = {
             charts.PROBABILITY: np.rint(probabilities[scored] * charts.VALUE_DIVISOR),
             charts.ANOMALY: flags[scored],
-            charts.SCORE: np.rint(np.minimum(bank.normalized(raw[scored]), MAX_SCORE) * charts.VALUE_DIVISOR),
+            charts.SCORE: np.rint(np.minimum(bank.normalized(raw)[scored], MAX_SCORE) * charts.VALUE_DIVISOR),
         }
         data: Dict[str, int] = {}
         for chart, chart_values in values.items():

@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The job and its reader against a fake Netdata API: TLS, basic auth, and bad data."""
+import time
+
+import pytest
+import urllib3
+
+from anomalies.job import AnomaliesJob
+from anomalies.netdata_source import NetdataSource
+from fake_netdata import FakeNetdata, self_signed_certificate, wave
+
+
+class RecordingLog:
+    def __init__(self):
+        self.lines = []
+
+    def _record(self, level):
+        return lambda *msg: self.lines.append((level, " ".join(str(m) for m in msg)))
+
+    def __getattr__(self, level):
+        return self._record(level)
+
+    def said(self, level, text):
+        return [line for lvl, line in self.lines if lvl == level and text in line]
+
+
+CHARTS = {"system.cpu": {"user": wave(60), "system": wave(45, 2)},
+          "system.cpu_some_pressure": {"some 10": wave(30)},
+          "system.load": {"load1": wave(90, 0.5, 1)}}
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def test_every_call_honours_https_basic_auth_and_tls_verify(certificate):
+    with FakeNetdata(CHARTS, auth=("netdata", "s3cret"), certificate=certificate) as fake:
+        for verify in (False, str(certificate)):
+            source = NetdataSource("https", "netdata", "s3cret", tls_verify=verify)
+            assert set(source.chart_dimensions(fake.host)) == set(CHARTS)
+            assert source.latest(fake.host)["system.cpu"]["dimensions"]["id_user"]["name"] == "user"
+            log = []
+            frame = source.training_window(fake.host, ["system.cpu", "system.load"], -30, 0, log.append)
+            assert sorted(frame.columns) == ["system.cpu|system", "system.cpu|user", "system.load|load1"]
+            assert len(frame) >= 29 and log == []
+        with pytest.raises(urllib3.exceptions.SSLError):
+            NetdataSource("https", "netdata", "s3cret", tls_verify=True).chart_dimensions(fake.host)
+        with pytest.raises(OSError, match="HTTP 401"):
+            NetdataSource("https", "netdata", "wrong", tls_verify=False).chart_dimensions(fake.host)
+
+
+def wait_trained(job, log, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = job.collect()
+        if job.state is not None:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"no training: {log.lines}")
+
+
+def test_bad_values_pause_only_the_models_they_touch_and_nothing_crashes():
+    charts = {chart: dict(dims) for chart, dims in CHARTS.items()}
+    with FakeNetdata(charts) as fake:
+        log = RecordingLog()
+        job = AnomaliesJob({"host": fake.host, "train_n_secs": 120, "train_no_prediction_n": 0,
+                            "charts_regex": r"system\..*",
+                            "custom_models": [{"name": "mix", "dimensions": "system.cpu|user,system.load|load1"}]},
+                           log)
+        first = wait_trained(job, log)
+        assert {dim for _, (dim, *_) in first.added} >= {"system.cpu_prob", "system.load_anomaly", "mix_score"}
+        for _ in range(job.feature_spec.window + 1):
+            data = job.collect().data
+        assert {"system.cpu_prob", "system.cpu_some_pressure_prob", "system.load_prob", "mix_prob"} <= set(data)
+
+        for bad in (float("nan"), float("inf"), None):
+            charts["system.load"]["load1"] = lambda t, bad=bad: bad
+            data = job.collect().data
+            assert "system.load_prob" not in data and "mix_prob" not in data
+            assert {"system.cpu_prob", "system.cpu_some_pressure_prob"} <= set(data)
+            assert all(isinstance(v, int) for v in data.values())
+        assert len(log.said("info", "model 'system.load': some of its dimensions have no finite value")) == 1
+
+        del charts["system.load"]  # the chart disappears
+        assert "mix_prob" not in job.collect().data
+        charts["system.load"] = dict(CHARTS["system.load"])
+        data = job.collect().data
+        assert "system.load_prob" in data and "mix_prob" in data
+        assert log.said("info", "model 'mix': all its dimensions have values again; resumed")
+        assert all(0 <= data[k] <= 10000 for k in data if k.endswith("_prob"))
+        assert not log.said("error", "")
+
+
+def test_agent_down_at_start_is_retried_and_logged_once():
+    log = RecordingLog()
+    job = AnomaliesJob({"host": "127.0.0.1:9", "train_n_secs": 60}, log)  # nothing listens on port 9
+    for _ in range(3):
+        job.collect()
+        time.sleep(0.3)
+    assert job.state is None and job.collect().data == {}
+    assert len(log.said("warning", "cannot list the charts of '127.0.0.1:9'")) == 1
+    assert job.last_training_cycle == 1  # the next attempt waits RETRY_TRAINING_EVERY_N cycles
