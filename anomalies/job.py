@@ -13,6 +13,7 @@ from . import charts
 from .config import Config, parse_config
 from .features import FeatureSpec, FeatureWindow
 from .flags import PersistenceFlagger
+from .models import detector_class
 from .netdata_source import NetdataSource, RowGatherer
 from .training import TrainedState, fetch_training_data, plan_models, train_models
 
@@ -61,6 +62,7 @@ class AnomaliesJob:
         self._trained: Optional[TrainedState] = None
         self._training_warnings: set = set()
         self._trained_rows = 0
+        self._import_seconds: Optional[float] = None
 
     def _new_source(self) -> NetdataSource:
         c = self.config
@@ -108,9 +110,14 @@ class AnomaliesJob:
 
     def _train(self, after: int, before: int) -> None:
         """Worker thread: read charts and history, fit every model; the result is picked up by collect()."""
-        started = time.monotonic()
         warnings: List[str] = []
         try:
+            if self._import_seconds is None:  # once per job, and not counted as training time
+                started = time.monotonic()
+                detector_class(self.config.model)
+                self._import_seconds = time.monotonic() - started
+                self.log.info(f"imported model {self.config.model} in {self._import_seconds:.2f}s")
+            started = time.monotonic()
             source = self._new_source()
             charts_by_host = {}
             for host in self.config.hosts():
@@ -196,9 +203,9 @@ class AnomaliesJob:
 
     def _read_latest(self) -> Optional[np.ndarray]:
         latest = {}
-        for host in self.gatherer.hosts():
+        for host, chart_ids in self.gatherer.charts().items():
             try:
-                latest[host] = self.source.latest(host)
+                latest[host] = self.source.latest(host, chart_ids)
             except Exception as error:  # noqa: BLE001 - agent down or restarting: a gap, not a crash
                 if host not in self.unreachable:
                     self.log.warning(f"cannot read latest values from '{host}': {error!r}; "

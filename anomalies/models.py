@@ -63,11 +63,15 @@ class PcaScorer:
 _FAST_SCORERS: Dict[str, Callable[[object], Scorer]] = {"pca": PcaScorer.from_pyod}
 
 
+def detector_class(name: str) -> type:
+    """The PyOD class of model `name`; imports only that model's module (and what it needs)."""
+    module_name, class_name, _ = _PYOD_MODELS[name]
+    return getattr(importlib.import_module(module_name), class_name)
+
+
 def build_detector(name: str, contamination: float):
-    """A new, unfitted PyOD detector; imports only that model's module."""
-    module_name, class_name, kwargs = _PYOD_MODELS[name]
-    detector_class = getattr(importlib.import_module(module_name), class_name)
-    return detector_class(contamination=contamination, **kwargs)
+    """A new, unfitted PyOD detector."""
+    return detector_class(name)(contamination=contamination, **_PYOD_MODELS[name][2])
 
 
 def fit_scorer(name: str, features: np.ndarray, contamination: float) -> Tuple[Scorer, np.ndarray]:

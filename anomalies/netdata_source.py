@@ -13,6 +13,7 @@ import types
 import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from urllib.parse import quote
 
 import numpy as np
 import urllib3
@@ -20,6 +21,7 @@ import urllib3
 from .columns import Column
 
 _NETDATA_PANDAS_LOCK = threading.Lock()
+MAX_FILTER_LENGTH = 4000  # characters of allmetrics' chart filter; beyond it, read all charts
 
 
 class NetdataSource:
@@ -54,9 +56,13 @@ class NetdataSource:
         return {chart_id: [dim["name"] for dim in chart.get("dimensions", {}).values()]
                 for chart_id, chart in charts.items()}
 
-    def latest(self, host: str) -> Dict[str, dict]:
-        """The latest collected values of every chart, as /api/v1/allmetrics?format=json gives them:
-        {chart: {"dimensions": {id: {"name": ..., "value": ...}}, ...}}."""
+    def latest(self, host: str, charts: Sequence[str] = ()) -> Dict[str, dict]:
+        """The latest collected values of `charts` (or of every chart), as /api/v1/allmetrics?format=json
+        gives them: {chart: {"dimensions": {id: {"name": ..., "value": ...}}, ...}}. The agent filters
+        the charts itself (a simple pattern of the ids), unless the list is too long for a URL."""
+        pattern = quote(" ".join(charts))
+        if charts and len(pattern) <= MAX_FILTER_LENGTH:
+            return self._get_json(host, f"/api/v1/allmetrics?format=json&filter={pattern}")
         return self._get_json(host, "/api/v1/allmetrics?format=json")
 
     def training_window(self, host: str, charts: Sequence[str], after: int, before: int,
@@ -123,8 +129,9 @@ class RowGatherer:
             self.index.setdefault(column.host, {}).setdefault(column.chart, {})[column.dim] = i
         self.size = len(columns)
 
-    def hosts(self) -> List[str]:
-        return list(self.index)
+    def charts(self) -> Dict[str, List[str]]:
+        """The charts to read, per host."""
+        return {host: list(charts) for host, charts in self.index.items()}
 
     def row(self, latest_by_host: Dict[str, Dict[str, dict]]) -> np.ndarray:
         """The row of values; NaN where a host, chart or dimension is missing or has no value."""
