@@ -12,25 +12,36 @@ class EmpiricalCalibrator:
       roughly uniform, so "probability >= 99" happens about 1% of the time.
     - `normalized(s)`: (s - min) / (threshold - min), where threshold is the training quantile
       1 - contamination: 0 at (or below) the most normal training point, above 1 beyond what training saw.
+
+    The CDF is kept exactly for the top `tail` share of scores (where flags are decided) and at
+    `body_points` evenly spaced ranks below it, so a model costs a few KiB whatever its training size;
+    between kept points the probability is the one of the kept point below (never overstated).
     """
 
-    def __init__(self, contamination: float = 0.001):
+    def __init__(self, contamination: float = 0.001, tail: float = 0.01, body_points: int = 1000):
         self.contamination = contamination
+        self.tail = tail
+        self.body_points = body_points
 
     def fit(self, train_scores: np.ndarray) -> "EmpiricalCalibrator":
         scores = np.sort(np.asarray(train_scores, dtype=np.float64))
         scores = scores[np.isfinite(scores)]
-        if len(scores) == 0:
+        n = len(scores)
+        if n == 0:
             raise ValueError("no finite training scores to calibrate on")
-        self.sorted_scores_ = scores
+        tail_start = n - int(np.ceil(self.tail * n))
+        kept = np.unique(np.concatenate([np.linspace(0, n - 1, self.body_points).round().astype(int),
+                                         np.arange(tail_start, n)]))
+        self.scores_ = scores[kept]
+        self.levels_ = np.searchsorted(scores, self.scores_, side="right") / n
         self.low_ = scores[0]
         self.threshold_ = float(np.quantile(scores, 1.0 - self.contamination))
         self.span_ = max(self.threshold_ - self.low_, np.finfo(np.float64).eps)
         return self
 
     def probability(self, scores: np.ndarray) -> np.ndarray:
-        ranks = np.searchsorted(self.sorted_scores_, scores, side="right")
-        return 100.0 * ranks / len(self.sorted_scores_)
+        below = np.searchsorted(self.scores_, scores, side="right")
+        return 100.0 * np.where(below > 0, self.levels_[np.maximum(below - 1, 0)], 0.0)
 
     def normalized(self, scores: np.ndarray) -> np.ndarray:
         return relative_to_threshold(np.asarray(scores, dtype=np.float64), self.low_, self.span_)

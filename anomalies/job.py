@@ -13,9 +13,9 @@ from . import charts
 from .config import Config, parse_config
 from .features import FeatureSpec, FeatureWindow
 from .flags import PersistenceFlagger
-from .models import detector_class
 from .netdata_source import NetdataSource, RowGatherer
-from .training import TrainedState, fetch_training_data, plan_models, train_models
+from .train_worker import train_in_subprocess
+from .training import TrainedState
 
 RETRY_TRAINING_EVERY_N = 30  # cycles between attempts while no model could be trained
 MAX_SCORE = 1e6
@@ -43,6 +43,7 @@ class AnomaliesJob:
     def __init__(self, configuration: Dict[str, Any], log: Logger, module: str = "anomalies"):
         self.log = log
         self.module = module
+        self.configuration = dict(configuration)
         self.config: Config = parse_config(configuration)
         self.feature_spec = FeatureSpec(self.config.diffs_n, self.config.smooth_n, self.config.lags_n)
         self.flagger = PersistenceFlagger(self.config.flags_threshold, self.config.flags_min_n,
@@ -62,7 +63,6 @@ class AnomaliesJob:
         self._trained: Optional[TrainedState] = None
         self._training_warnings: set = set()
         self._trained_rows = 0
-        self._import_seconds: Optional[float] = None
 
     def _new_source(self) -> NetdataSource:
         c = self.config
@@ -109,33 +109,17 @@ class AnomaliesJob:
         self._trainer.start()
 
     def _train(self, after: int, before: int) -> None:
-        """Worker thread: read charts and history, fit every model; the result is picked up by collect()."""
+        """Worker thread: train in a child process; the result is picked up by collect()."""
         warnings: List[str] = []
         try:
-            if self._import_seconds is None:  # once per job, and not counted as training time
-                started = time.monotonic()
-                detector_class(self.config.model)
-                self._import_seconds = time.monotonic() - started
-                self.log.info(f"imported model {self.config.model} in {self._import_seconds:.2f}s")
-            started = time.monotonic()
-            source = self._new_source()
-            charts_by_host = {}
-            for host in self.config.hosts():
-                try:
-                    charts_by_host[host] = source.chart_dimensions(host)
-                except Exception as error:  # noqa: BLE001 - an unreachable host must not stop the others
-                    warnings.append(f"cannot list the charts of '{host}': {error!r}")
-            specs = plan_models(self.config, charts_by_host, warnings.append)
-            if not specs:
-                warnings.append("no chart matches charts_regex and no custom model is usable: nothing to train")
-                return
-            columns, values = fetch_training_data(source, specs, after, before, self.config.train_max_n,
-                                                  warnings.append)
-            state = train_models(specs, columns, values, self.config, warnings.append)
-            self.log.info(f"trained {len(state.bank.names)} models in {time.monotonic() - started:.2f}s "
-                          f"({len(values)} rows of {len(columns)} dimensions, model {self.config.model})")
-            self._trained_rows = len(values)
-            self._trained = state
+            outcome = train_in_subprocess(self.configuration, after, before)
+            warnings = outcome.warnings
+            if outcome.state is not None:
+                self.log.info(f"trained {len(outcome.state.bank.names)} models in {outcome.seconds:.2f}s "
+                              f"({outcome.rows} rows of {len(outcome.state.columns)} dimensions, model "
+                              f"{self.config.model}; {outcome.import_seconds:.2f}s more to import it)")
+                self._trained_rows = outcome.rows
+                self._trained = outcome.state
         except Exception as error:  # noqa: BLE001 - a failed training keeps the previous models
             warnings.append(f"training failed: {error!r}")
         finally:

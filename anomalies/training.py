@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -12,7 +12,7 @@ from .calibration import EmpiricalCalibrator
 from .columns import Column
 from .config import Config
 from .features import FeatureSpec
-from .models import fit_scorer
+from .models import detector_class, fit_scorer
 from .netdata_source import NetdataSource
 from .scoring import ModelBank, TrainedModel
 
@@ -136,3 +136,40 @@ def _fit_one(spec: ModelSpec, column_index: np.ndarray, feature_index: np.ndarra
         warn(f"model '{spec.name}': {error}; not trained")
         return None
     return TrainedModel(spec.name, column_index, feature_index, scorer, calibrator, feature_min, feature_span)
+
+
+@dataclass
+class TrainingOutcome:
+    """What one training produced: the new state (None if nothing could be trained) and what to say."""
+
+    state: Optional[TrainedState]
+    rows: int = 0
+    warnings: List[str] = field(default_factory=list)
+    import_seconds: float = 0.0
+    seconds: float = 0.0
+
+
+def train(config: Config, after: int, before: int) -> TrainingOutcome:
+    """One whole training: import the model, list the charts, read the window, fit every model."""
+    outcome = TrainingOutcome(None)
+    started = time.monotonic()
+    detector_class(config.model)
+    outcome.import_seconds = time.monotonic() - started
+    started = time.monotonic()
+    source = NetdataSource(config.protocol, config.username, config.password, config.tls_verify)
+    charts_by_host = {}
+    for host in config.hosts():
+        try:
+            charts_by_host[host] = source.chart_dimensions(host)
+        except Exception as error:  # noqa: BLE001 - an unreachable host must not stop the others
+            outcome.warnings.append(f"cannot list the charts of '{host}': {error!r}")
+    specs = plan_models(config, charts_by_host, outcome.warnings.append)
+    if not specs:
+        outcome.warnings.append("no chart matches charts_regex and no custom model is usable: nothing to train")
+        return outcome
+    columns, values = fetch_training_data(source, specs, after, before, config.train_max_n,
+                                          outcome.warnings.append)
+    outcome.state = train_models(specs, columns, values, config, outcome.warnings.append)
+    outcome.rows = len(values)
+    outcome.seconds = time.monotonic() - started
+    return outcome

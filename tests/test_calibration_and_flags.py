@@ -62,3 +62,15 @@ def test_flags_need_min_n_of_window_n_and_histories_are_per_model():
                     [False, False]]
     flagger.forget(["a"])
     assert "a" not in flagger.history_
+
+
+def test_compact_cdf_is_exact_in_the_tail_and_never_overstates_in_the_body():
+    scores = np.random.default_rng(3).gamma(2.0, size=20000)
+    calibrator = EmpiricalCalibrator(0.001).fit(scores)
+    assert len(calibrator.scores_) <= 1000 + 200
+    probes = np.concatenate([np.sort(scores)[-300:], np.linspace(0, scores.max() * 1.1, 500)])
+    exact = 100.0 * np.searchsorted(np.sort(scores), probes, side="right") / len(scores)
+    got = calibrator.probability(probes)
+    assert np.all(got <= exact + 1e-9) and np.all(exact - got < 0.11)
+    tail = probes >= np.quantile(scores, 0.99)
+    np.testing.assert_allclose(got[tail], exact[tail])
