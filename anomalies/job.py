@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""One python.d job of the `anomalies` module: trains in a worker thread, scores every cycle."""
+"""One python.d job of the `anomalies` module: trains in the background, scores every cycle."""
 from __future__ import annotations
 
 import threading
@@ -48,7 +48,8 @@ class AnomaliesJob:
         self.feature_spec = FeatureSpec(self.config.diffs_n, self.config.smooth_n, self.config.lags_n)
         self.flagger = PersistenceFlagger(self.config.flags_threshold, self.config.flags_min_n,
                                           self.config.flags_window_n)
-        self.source = self._new_source()
+        c = self.config
+        self.source = NetdataSource(c.protocol, c.username, c.password, c.tls_verify)
         self.state: Optional[TrainedState] = None
         self.window: Optional[FeatureWindow] = None
         self.gatherer: Optional[RowGatherer] = None
@@ -63,10 +64,6 @@ class AnomaliesJob:
         self._trained: Optional[TrainedState] = None
         self._training_warnings: set = set()
         self._trained_rows = 0
-
-    def _new_source(self) -> NetdataSource:
-        c = self.config
-        return NetdataSource(c.protocol, c.username, c.password, c.tls_verify)
 
     def chart_definitions(self) -> Tuple[List[str], Dict[str, dict]]:
         return charts.definitions(self.module, self.config.include_average_prob)
