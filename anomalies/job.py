@@ -14,6 +14,7 @@ from .config import Config, parse_config
 from .features import FeatureSpec, FeatureWindow
 from .flags import PersistenceFlagger
 from .netdata_source import NetdataSource, RowGatherer
+from .scoring import score_cycle
 from .train_worker import train_in_subprocess
 from .training import TrainedState
 
@@ -202,27 +203,23 @@ class AnomaliesJob:
 
     def _score(self, feature_row: np.ndarray, fresh: np.ndarray) -> Dict[str, int]:
         bank = self.state.bank
-        raw = bank.raw_scores(feature_row)
-        complete = bank.complete(fresh) & np.isfinite(raw)
-        self._report_incomplete(bank.names, complete)
-        raw[~complete] = np.nan
-        probabilities = bank.probabilities(raw)
-        flags = self.flagger.update(bank.names, probabilities)
-        scored = np.flatnonzero(complete)
+        cycle = score_cycle(bank, self.flagger, feature_row, fresh)
+        self._report_incomplete(bank.names, cycle.complete)
+        scored = np.flatnonzero(cycle.complete)
         if len(scored) == 0:
             return {}
         values = {
-            charts.PROBABILITY: np.rint(probabilities[scored] * charts.VALUE_DIVISOR),
-            charts.ANOMALY: flags[scored],
-            charts.SCORE: np.rint(np.minimum(bank.normalized(raw)[scored], MAX_SCORE) * charts.VALUE_DIVISOR),
+            charts.PROBABILITY: np.rint(cycle.probabilities[scored] * charts.VALUE_DIVISOR),
+            charts.ANOMALY: cycle.flags[scored],
+            charts.SCORE: np.rint(np.minimum(cycle.normalized[scored], MAX_SCORE) * charts.VALUE_DIVISOR),
         }
         data: Dict[str, int] = {}
         for chart, chart_values in values.items():
             ids = self.dimension_ids[chart]
             data.update(zip([ids[i] for i in scored], chart_values.astype(np.int64).tolist()))
         if self.config.include_average_prob:
-            data[charts.AVERAGE_PROB] = int(round(probabilities[scored].mean() * charts.VALUE_DIVISOR))
-        data[charts.ANOMALY_RATE] = int(round(100 * flags[scored].mean() * charts.VALUE_DIVISOR))
+            data[charts.AVERAGE_PROB] = int(round(cycle.probabilities[scored].mean() * charts.VALUE_DIVISOR))
+        data[charts.ANOMALY_RATE] = int(round(100 * cycle.flags[scored].mean() * charts.VALUE_DIVISOR))
         return data
 
     def _report_incomplete(self, names: List[str], complete: np.ndarray) -> None:

@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from .calibration import EmpiricalCalibrator, relative_to_threshold
+from .flags import PersistenceFlagger
 from .models import PcaScorer, Scorer
 
 
@@ -129,3 +130,25 @@ class ModelBank:
     def normalized(self, raw: np.ndarray) -> np.ndarray:
         """Scores relative to each model's training threshold (see EmpiricalCalibrator.normalized)."""
         return relative_to_threshold(raw, self.low, self.span)
+
+
+@dataclass
+class CycleScores:
+    """One cycle's outputs per model of a bank (NaN / False where a model had no complete input)."""
+
+    complete: np.ndarray
+    probabilities: np.ndarray
+    flags: np.ndarray
+    normalized: np.ndarray
+
+
+def score_cycle(bank: ModelBank, flagger: PersistenceFlagger, feature_row: np.ndarray,
+                fresh_columns: np.ndarray) -> CycleScores:
+    """Score every model on the newest feature row and update the flags: the per-cycle step of a job,
+    shared with the accuracy benchmark's replay."""
+    raw = bank.raw_scores(feature_row)
+    complete = bank.complete(fresh_columns) & np.isfinite(raw)
+    raw[~complete] = np.nan
+    probabilities = bank.probabilities(raw)
+    flags = flagger.update(bank.names, probabilities)
+    return CycleScores(complete, probabilities, flags, bank.normalized(raw))
