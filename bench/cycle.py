@@ -16,8 +16,10 @@ Against ONE private Netdata agent (tests/agent.py) it runs, each as its own
 
 Per run it reads, from the plugin's stdout, the `BEGIN netdata.runtime_<job>` / `SET run_time = <ms>` lines
 (the netdata.runtime_* chart: one per successful cycle), samples VmHWM of the plugin process from
-/proc/<pid>/status until just before stopping it, and takes the training time from ours' log line
-`trained <n> models in <s>s` (upstream trains inside its first cycle, so its first cycle's run_time is used).
+/proc/<pid>/status every 0.1 s until just before stopping it (and, since ours trains in a child process, the
+VmRSS sum over the plugin and its descendants plus wait4()'s ru_maxrss), and takes the training time from ours'
+log line `trained <n> models in <s>s` (upstream trains inside its first cycle, so its first cycle's run_time
+is used).
 Median/p90 are over steady-state cycles: those after training is done and after the next
 train_no_prediction_n cycles (upstream only repeats its last prediction during those, at ~0 ms).
 
@@ -61,6 +63,7 @@ SYSTEM_EXCLUDE = "system.uptime,system.entropy"
 RUNTIME_BEGIN = re.compile(r"^BEGIN netdata\.runtime_(\S+)")
 RUNTIME_SET = re.compile(r"^SET run_time = (\d+)")
 OUR_TRAINED = re.compile(r"trained (\d+) models? in ([0-9.]+)\s*s")
+OUR_IMPORT = re.compile(r"([0-9.]+)\s*s more to import")
 UPSTREAM_TRAINED = re.compile(r"training complete in ([0-9.]+) seconds")
 
 
@@ -105,35 +108,17 @@ def ensure_our_venv() -> Path:
 
 
 def module_can_import_package() -> bool:
-    """Can /usr/bin/python3 import `anomalies` the way collectors/anomalies.chart.py finds it
-    (its venv's site-packages put first on sys.path, without processing .pth files)?"""
+    """Does collectors/anomalies.chart.py, loaded as python.d.plugin loads it, import `anomalies.job` from
+    NETDATA_ANOMALIES_VENV by itself?"""
     code = ("import sys\n"
-            f"sys.path.insert(0, {str(site_packages(OUR_VENV))!r})\n"
-            "import anomalies.job\n")
-    probe = subprocess.run([SYSTEM_PYTHON, "-c", code], cwd="/", capture_output=True, text=True, timeout=120,
-                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+            "sys.path.append('/usr/lib/netdata/python.d/python_modules')\n"
+            "from importlib.machinery import SourceFileLoader\n"
+            f"module = SourceFileLoader('anomalies_probe', {str(OUR_MODULE)!r}).load_module()\n"
+            "sys.exit(0 if getattr(module, 'IMPORT_ERROR', None) is None else 1)\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["NETDATA_ANOMALIES_VENV"] = str(OUR_VENV)
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", code], cwd="/", capture_output=True, text=True, timeout=120, env=env)
     return probe.returncode == 0
-
-
-def import_seconds(python: str, modules: List[str]) -> Optional[float]:
-    """Seconds a fresh interpreter takes to import `modules` (page cache warm)."""
-    code = ("import importlib, time\nt = time.perf_counter()\n"
-            f"for m in {modules!r}: importlib.import_module(m)\n"
-            "print(time.perf_counter() - t)")
-    try:
-        probe = subprocess.run([python, "-c", code], cwd="/", capture_output=True, text=True, timeout=120)
-        return float(probe.stdout.strip())
-    except Exception:  # informational only
-        return None
-
-
-OUR_MODEL_MODULES = {"pca": "pyod.models.pca", "hbos": "pyod.models.hbos", "iforest": "pyod.models.iforest",
-                     "cblof": "pyod.models.cblof", "loda": "pyod.models.loda", "copod": "pyod.models.copod",
-                     "ecod": "pyod.models.ecod"}
-
-
-def our_lazy_imports(model: str) -> List[str]:
-    return ["pandas", "netdata_pandas.data", OUR_MODEL_MODULES.get(model, "pyod")]
 
 
 def versions(python: str, env: Optional[dict] = None) -> str:
@@ -147,6 +132,18 @@ def versions(python: str, env: Optional[dict] = None) -> str:
         return subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, timeout=60).stdout.strip()
     except Exception as error:  # informational only
         return f"? ({error})"
+
+
+def repo_revision() -> str:
+    """HEAD of the repo, and whether the package or module had uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "anomalies", "collectors"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"{head}{' + uncommitted changes' if dirty else ''}"
+    except Exception:  # informational only
+        return "?"
 
 
 def job_config(host: str, charts_regex: str, exclude: str, model: str, args) -> str:
@@ -199,6 +196,30 @@ def proc_status(pid: int) -> Dict[str, int]:
     return out
 
 
+def children(pid: int) -> List[int]:
+    """Direct children of every thread of `pid` (empty once it is gone)."""
+    out = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    out += [int(c) for c in f.read().split()]
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return out
+
+
+def descendants(pid: int) -> List[int]:
+    found, todo = [], children(pid)
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo += children(child)
+    return found
+
+
 class PluginRun:
     """One `python.d.plugin anomalies debug trace nolock` process with its own config and lib dirs."""
 
@@ -234,10 +255,14 @@ class PluginRun:
         self.proc: Optional[subprocess.Popen] = None
         self.out: List[tuple] = []   # (monotonic, line) of stdout
         self.err: List[tuple] = []   # (monotonic, line) of stderr
-        self.hwm_kib = 0
+        self.hwm_kib = 0            # VmHWM of the plugin process itself
         self.rss_kib = 0
+        self.tree_kib = 0           # largest sampled sum of VmRSS over the plugin and its descendants
+        self.child_hwm_kib: Dict[int, int] = {}  # VmHWM of each descendant, as last seen
+        self.wait4_kib = 0          # ru_maxrss from wait4(): largest single process of the reaped tree
         self.started = 0.0
         self.exited_early: Optional[int] = None
+        self.load1: Optional[float] = None
 
     def start(self) -> None:
         cmd = [SYSTEM_PYTHON, PLUGIN, "anomalies", "debug", "trace", "nolock"]
@@ -266,6 +291,13 @@ class PluginRun:
         status = proc_status(self.proc.pid)
         self.hwm_kib = max(self.hwm_kib, status.get("VmHWM", 0))
         self.rss_kib = status.get("VmRSS", self.rss_kib)
+        tree = self.rss_kib
+        for child in descendants(self.proc.pid):
+            child_status = proc_status(child)
+            tree += child_status.get("VmRSS", 0)
+            if "VmHWM" in child_status:
+                self.child_hwm_kib[child] = max(self.child_hwm_kib.get(child, 0), child_status["VmHWM"])
+        self.tree_kib = max(self.tree_kib, tree)
 
     def stop(self) -> None:
         if self.proc is None:
@@ -274,13 +306,32 @@ class PluginRun:
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
             except ProcessLookupError:
                 pass
+            self._reap(10) or self._kill_and_reap()
         time.sleep(0.3)  # let the reader threads drain
+
+    def _reap(self, timeout: float) -> bool:
+        """wait4() the plugin (not Popen.wait) to get its ru_maxrss, which covers its reaped children too."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            except ChildProcessError:
+                return True
+            if pid:
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                self.wait4_kib = usage.ru_maxrss
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _kill_and_reap(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._reap(5)
 
     # ---- results -------------------------------------------------------------------------------
     def cycles(self) -> List[tuple]:
@@ -295,6 +346,14 @@ class PluginRun:
                     result.append((when, int(match.group(1))))
                 pending = False
         return result
+
+    def import_seconds(self) -> Optional[float]:
+        """Ours: the model-import time its training log line states separately, if it does."""
+        for _, line in list(self.err):
+            if OUR_TRAINED.search(line):
+                match = OUR_IMPORT.search(line)
+                return float(match.group(1)) if match else None
+        return None
 
     def trained(self) -> Optional[tuple]:
         """(monotonic time, n models or None, seconds) of the first training report in the log."""
@@ -362,7 +421,11 @@ class PluginRun:
             median=statistics.median(steady) if steady else None, p90=percentile(steady, 0.9),
             train_s=train_s, log_train_s=trained[2] if trained else None, n_models=n_models,
             hwm_mib=self.hwm_kib / 1024.0 if self.hwm_kib else None, out_dims=self.output_dims(),
-            failed=self.failed_updates(), exited=self.exited_early, problems=self.problems(),
+            tree_mib=max(self.hwm_kib, self.tree_kib, self.wait4_kib, *self.child_hwm_kib.values()) / 1024.0
+            if self.hwm_kib else None,
+            child_mib=max(self.child_hwm_kib.values()) / 1024.0 if self.child_hwm_kib else None,
+            import_s=self.import_seconds() if self.kind == "ours" else None,
+            failed=self.failed_updates(), exited=self.exited_early, problems=self.problems(), load1=self.load1,
         )
 
 
@@ -377,9 +440,11 @@ def run_together(runs: List[PluginRun], seconds: float) -> None:
                 run.sample()
             if all(run.exited_early is not None for run in runs):
                 break
-            time.sleep(0.5)
+            time.sleep(0.1)
     finally:
+        load = os.getloadavg()[0]
         for run in runs:
+            run.load1 = load
             run.stop()
             if run.exited_early is not None:
                 log(f"{run.label} exited early with {run.exited_early}; see {run.dir}/stderr")
@@ -446,8 +511,8 @@ def main() -> int:
     repo_on_path = False
     if not module_can_import_package():
         repo_on_path = True
-        log("collectors/anomalies.chart.py cannot import `anomalies` from the venv's site-packages as it adds it "
-            "(an editable install needs its .pth processed): putting the repo on PYTHONPATH for our runs")
+        log("collectors/anomalies.chart.py cannot import `anomalies` from NETDATA_ANOMALIES_VENV by itself: "
+            "putting the repo on PYTHONPATH for our runs")
 
     agent_mod = load_agent_module()
     workdir = Path(tempfile.mkdtemp(prefix="anomalies-cycle-"))
@@ -519,62 +584,68 @@ def render(args, rows, all_row, model_rows, started_at, upstream_site, repo_on_p
                  f"{args.seconds}s on `{SYSTEM_REGEX}` minus `{SYSTEM_EXCLUDE}`.")
     if upstream_site:
         lines.append(f"- upstream: {UPSTREAM_MODULE} with {versions(str(UPSTREAM_VENV / 'bin' / 'python'))}")
-    lines.append(f"- ours: {OUR_MODULE.relative_to(REPO)} with {versions(str(OUR_VENV / 'bin' / 'python'))}")
+    lines.append(f"- ours: {OUR_MODULE.relative_to(REPO)} at {repo_revision()} with "
+                 f"{versions(str(OUR_VENV / 'bin' / 'python'))}")
     if repo_on_path:
-        lines.append("- NOTE: the module could not import `anomalies` from NETDATA_ANOMALIES_VENV by itself (it puts the "
-                     "venv's site-packages on sys.path without processing .pth files, so an editable install is not "
-                     "seen); the bench put the repo on PYTHONPATH for our runs.")
+        lines.append("- NOTE: the module could not import `anomalies` from NETDATA_ANOMALIES_VENV by itself; "
+                     "the bench put the repo on PYTHONPATH for our runs.")
     lines.append("")
     header = ("| run | model | charts / dims in scope | models trained | cycles (steady) | median ms | p90 ms "
-              "| training s | peak RSS MiB | failed updates |")
+              "| training s | peak RSS MiB, plugin | peak RSS MiB, incl. training child | failed updates |")
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
+
+    def train_cell(r: dict) -> str:
+        extra = f" (+{fmt(r['import_s'], 2)} import)" if r.get("import_s") is not None else ""
+        return fmt(r["train_s"], 2) + extra
 
     def row(r: dict) -> str:
         charts, dims = r["scope"]
         return (f"| {r['label']} | {r['model']} | {charts} / {dims} | {fmt(r['n_models'])} | "
-                f"{r['cycles']} ({r['steady']}) | {fmt(r['median'])} | {fmt(r['p90'])} | {fmt(r['train_s'], 2)} | "
-                f"{fmt(r['hwm_mib'])} | {r['failed']} |")
+                f"{r['cycles']} ({r['steady']}) | {fmt(r['median'])} | {fmt(r['p90'])} | {train_cell(r)} | "
+                f"{fmt(r['hwm_mib'])} | {fmt(r['tree_mib'])} | {r['failed']} |")
 
     for r in rows:
         lines.append(row(r))
     if up and ours:
         lines.append(f"| **ours / upstream** | | | | | {fmt(ratio(ours['median'], up['median']), 3)} | "
                      f"{fmt(ratio(ours['p90'], up['p90']), 3)} | {fmt(ratio(ours['train_s'], up['train_s']), 3)} | "
-                     f"{fmt(ratio(ours['hwm_mib'], up['hwm_mib']), 3)} | |")
+                     f"{fmt(ratio(ours['hwm_mib'], up['hwm_mib']), 3)} | {fmt(ratio(ours['tree_mib'], up['tree_mib']), 3)} | |")
     if all_row:
         lines.append(row(all_row))
     lines.append("")
-    lines.append("Median/p90: `SET run_time` of netdata.runtime_anomalies over steady-state cycles (after training and "
-                 f"the {args.train_no_prediction_n} cycles after it). Training: ours = first `trained <n> models in <s>s` "
-                 "log line; upstream = run_time of its first cycle (its training blocks that cycle"
+    lines.append("Median/p90: `SET run_time` of netdata.runtime_anomalies (integer ms, as python.d prints it) over "
+                 f"steady-state cycles (after training and the {args.train_no_prediction_n} cycles after it, during "
+                 "which upstream only repeats its last values). Training: ours = first `trained <n> models in <s>s` "
+                 "log line (the import time of the model it states separately is in brackets, not in the ratio); "
+                 "upstream = run_time of its first cycle, which its training blocks (imports happen at module load, "
+                 "before it"
                  + (f"; its own log says {fmt(up['log_train_s'], 2)} s" if up and up.get("log_train_s") else "")
-                 + "). Peak RSS: VmHWM of the plugin process, sampled until just before it was stopped.")
-    if ours:
-        cost = import_seconds(str(OUR_VENV / "bin" / "python"), our_lazy_imports("pca"))
-        lines.append("")
-        lines.append("Caveat on training: ours' figure is timed inside its training thread and includes the lazy "
-                     f"imports of {', '.join(our_lazy_imports('pca'))} on first training (a fresh interpreter of "
-                     f".venv takes {fmt(cost, 2)} s for those here); upstream imports everything at module load, "
-                     "before its first cycle, so its figure has no import time.")
+                 + "). Peak RSS, plugin: VmHWM of the python.d.plugin process, sampled every 0.1 s until just before "
+                 "it was stopped. Incl. training child: the larger of the sampled sum of VmRSS over the plugin and "
+                 "its descendants and any one process's VmHWM (ours trains in a child process).")
     if model_rows:
         lines += ["", f"## Ours per model (alone, {args.model_seconds}s each, `{SYSTEM_REGEX}`)", "",
-                  "| model | models trained | cycles (steady) | median ms | p90 ms | training s (of which imports, cold "
-                  "interpreter) | peak RSS MiB | failed updates |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| model | models trained | cycles (steady) | median ms | p90 ms | training s | peak RSS MiB, plugin "
+                  "| peak RSS MiB, incl. training child | failed updates |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in model_rows:
-            cost = import_seconds(str(OUR_VENV / "bin" / "python"), our_lazy_imports(r["model"]))
             lines.append(f"| {r['model']} | {fmt(r['n_models'])} | {r['cycles']} ({r['steady']}) | {fmt(r['median'])} | "
-                         f"{fmt(r['p90'])} | {fmt(r['train_s'], 2)} (~{fmt(cost, 2)}) | {fmt(r['hwm_mib'])} | "
+                         f"{fmt(r['p90'])} | {train_cell(r)} | {fmt(r['hwm_mib'])} | {fmt(r['tree_mib'])} | "
                          f"{r['failed']} |")
+
+    loads = [(r["label"], r["load1"]) for r in rows + ([all_row] if all_row else []) + model_rows]
+    lines += ["", "1-minute load average at the end of each run (2 CPUs; the plugins and the agent themselves "
+              "account for ~1): " + ", ".join(f"{label} {fmt(load, 2)}" for label, load in loads)]
 
     # verdict
     checks = []
     if up and ours:
-        rm, rt, rr = ratio(ours["median"], up["median"]), ratio(ours["train_s"], up["train_s"]), \
-            ratio(ours["hwm_mib"], up["hwm_mib"])
+        rm, rt = ratio(ours["median"], up["median"]), ratio(ours["train_s"], up["train_s"])
+        rr, rtree = ratio(ours["hwm_mib"], up["hwm_mib"]), ratio(ours["tree_mib"], up["tree_mib"])
         checks.append(("median <= 1/8 upstream", rm is not None and rm <= 1 / 8, fmt(rm, 3)))
         checks.append(("training <= 1/2 upstream", rt is not None and rt <= 0.5, fmt(rt, 3)))
-        checks.append(("RSS <= upstream", rr is not None and rr <= 1.0, fmt(rr, 3)))
+        checks.append(("RSS <= upstream (plugin)", rr is not None and rr <= 1.0, fmt(rr, 3)))
+        checks.append(("RSS <= upstream (incl. training child)", rtree is not None and rtree <= 1.0, fmt(rtree, 3)))
     if all_row:
         checks.append(("all-charts median < 15 ms", all_row["median"] is not None and all_row["median"] < 15,
                        fmt(all_row["median"], 1, " ms")))
