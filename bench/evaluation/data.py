@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Labelled series from directories in the documented formats (see ../shared/eval/README.md).
+
+- Multivariate (SMD, ASD and alike): `<dir>/<series>/train.csv.gz` (unlabelled) and `test.csv.gz` with a
+  `label` column; an optional `interpretation_label.txt` is not needed here.
+- NAB: `<dir>/data/<family>/<name>.csv` (`timestamp,value`) and `<dir>/labels.json` with inclusive windows;
+  the first 15% of each file is the (unscored) probationary period and serves as training data.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+
+NAB_PROBATIONARY = 0.15
+
+
+@dataclass
+class Series:
+    """One labelled series: training rows (never scored) followed in time by labelled test rows."""
+
+    dataset: str
+    name: str
+    metrics: List[str]
+    train: np.ndarray  # rows × metrics
+    test: np.ndarray  # rows × metrics
+    labels: np.ndarray  # 0/1 per test row
+    interval_s: float  # seconds between rows
+
+    def truncated(self, train_rows: int, test_rows: int) -> "Series":
+        """The last `train_rows` training rows and the first `test_rows` test rows (for --quick)."""
+        return Series(self.dataset, self.name, self.metrics, self.train[-train_rows:], self.test[:test_rows],
+                      self.labels[:test_rows], self.interval_s)
+
+
+def load_dir(path: str, interval_s: Optional[float] = None) -> List[Series]:
+    """Every series under `path`, which is either a NAB-style or a train/test-style directory."""
+    dataset = os.path.basename(os.path.normpath(path))
+    if os.path.exists(os.path.join(path, "labels.json")):
+        return load_nab(path, dataset)
+    return load_train_test(path, dataset, interval_s or _KNOWN_INTERVALS.get(dataset, 60.0))
+
+
+_KNOWN_INTERVALS = {"smd": 60.0, "asd": 300.0}  # the formats carry no timestamps; README states them
+
+
+def load_train_test(path: str, dataset: str, interval_s: float) -> List[Series]:
+    import pandas as pd
+
+    series = []
+    for name in sorted(os.listdir(path)):
+        folder = os.path.join(path, name)
+        test_path = os.path.join(folder, "test.csv.gz")
+        if not os.path.isfile(test_path):
+            continue
+        test = pd.read_csv(test_path)
+        labels = test.pop("label").to_numpy(dtype=np.int8)
+        train = pd.read_csv(os.path.join(folder, "train.csv.gz"))[list(test.columns)]
+        series.append(Series(dataset, name, list(test.columns), train.to_numpy(np.float64),
+                             test.to_numpy(np.float64), labels, interval_s))
+    return series
+
+
+def load_nab(path: str, dataset: str) -> List[Series]:
+    import pandas as pd
+
+    with open(os.path.join(path, "labels.json")) as stream:
+        windows = json.load(stream)
+    series = []
+    for key in sorted(windows):
+        frame = pd.read_csv(os.path.join(path, "data", key), parse_dates=["timestamp"])
+        labels = np.zeros(len(frame), dtype=np.int8)
+        for start, end in windows[key]:
+            labels[frame.timestamp.between(pd.Timestamp(start), pd.Timestamp(end)).to_numpy()] = 1
+        interval = float(frame.timestamp.diff().dt.total_seconds().median())
+        values = frame[["value"]].to_numpy(np.float64)
+        split = int(NAB_PROBATIONARY * len(frame))
+        name = key.rsplit(".", 1)[0]
+        series.append(Series(dataset, name, ["value"], values[:split], values[split:], labels[split:],
+                             interval))
+    return series

@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Replay one labelled series through a detector with the job's training schedule, in samples.
+
+Mirrors `AnomaliesJob.collect` / `_training_due` with one sample = one cycle:
+- initial training on the last `train_n_secs` (capped at `train_max_n`) rows of the training part; its
+  hold falls in the training part, which is not scored;
+- at step c a retraining is due when `c - last >= train_every_n` (or, while the last training had less
+  than 90% of a full window, when `c - last >= max(30, rows trained on)`); it trains on the last
+  `train_n_secs` rows before c (training + test rows so far, unlabelled, as the live job reads them);
+- training takes one cycle (the job's minimum: started in cycle c, swapped in at c + 1), then
+  `train_no_prediction_n` more cycles are held: outputs of steps c .. c + train_no_prediction_n repeat
+  the last scored step's outputs, flags are not updated, but every row still enters the feature window.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from anomalies.config import Config, parse_config
+from anomalies.job import RETRY_TRAINING_EVERY_N
+
+from .data import Series
+from .detectors import CollectorDetector, NetdataKMeans, Output
+
+
+def schedule(series: Series) -> Dict[str, int]:
+    """Sample-scaled schedule defaults: train on the whole training part (as long a window as the data
+    set offers), retrain once a day of samples, keep the job's train_no_prediction_n (10 cycles)."""
+    return {"train_n_secs": len(series.train), "train_every_n": max(30, int(round(86400 / series.interval_s)))}
+
+
+@dataclass
+class Task:
+    """One replay: a series, the settings (parse_config keys, sample-scaled) and what to compute."""
+
+    series: Series
+    kind: str  # "collector" or "kmeans"
+    settings: Dict
+    rules: Dict[str, str]  # configuration name -> "ours" / "upstream" (collector), or {name: "kmeans"}
+
+    def config(self) -> Config:
+        config = parse_config({**schedule(self.series), **self.settings})
+        if config.problems:
+            raise ValueError("; ".join(config.problems))
+        return config
+
+    def cost(self) -> float:
+        """A rough guess of the relative run time, to start the longest replays first."""
+        return self.series.test.size * (1 + len(self.series.train) / 5000) * (
+            4 if self.settings.get("model", "pca") not in ("pca", "hbos", "loda") else 1)
+
+
+@dataclass
+class Result:
+    series: Series
+    outputs: List[Output]
+    probability: np.ndarray  # test rows × outputs, in [0, 1]
+    flag: np.ndarray  # test rows × outputs
+    seconds: float
+    trainings: int
+    training_seconds: float
+    warnings: List[str] = field(default_factory=list)
+
+
+def run(task: Task) -> Result:
+    started = time.monotonic()
+    series = task.series
+    config = task.config()
+    if task.kind == "kmeans":
+        detector = NetdataKMeans(next(iter(task.rules)), len(series.metrics), series.interval_s)
+        hold_n = 0  # Netdata's ML keeps scoring with the previous models while training
+    else:
+        detector = CollectorDetector(config, series.name, series.metrics, task.rules)
+        hold_n = 1 + config.train_no_prediction_n
+    history = np.vstack([series.train, series.test])
+    offset, steps = len(series.train), len(series.test)
+    probability = np.zeros((steps, len(detector.outputs)))
+    flag = np.zeros((steps, len(detector.outputs)), dtype=bool)
+    training_seconds = 0.0
+
+    def train(end: int) -> int:
+        nonlocal training_seconds
+        window = history[max(0, end - config.train_n_secs):end][-config.train_max_n:]
+        began = time.monotonic()
+        detector.train(window)
+        training_seconds += time.monotonic() - began
+        return len(window)
+
+    trained_rows, last, t = train(offset), 0, 0
+    while t < steps:
+        full = trained_rows >= 0.9 * min(config.train_n_secs, config.train_max_n)
+        if not full:
+            due = last + max(RETRY_TRAINING_EVERY_N, trained_rows)
+        else:
+            due = last + config.train_every_n if config.train_every_n > 0 else steps
+        end = min(due, steps)
+        if end > t:
+            probability[t:end], flag[t:end] = detector.score(series.test[t:end])
+        t = end
+        if t >= steps:
+            break
+        trained_rows, last = train(offset + t), t
+        held = min(steps, t + hold_n)
+        if held > t:
+            detector.advance(series.test[t:held])
+            if t > 0:
+                probability[t:held], flag[t:held] = probability[t - 1], flag[t - 1]
+            t = held
+    return Result(series, detector.outputs, probability.astype(np.float32), flag, time.monotonic() - started,
+                  detector.trainings, training_seconds, sorted(set(detector.warnings)))
+
+
+def tasks_for(series: Series, configurations: List[Tuple[str, str, Dict]]) -> List[Task]:
+    """Group the configurations into replays: collector configurations with the same settings ("ours"
+    and "upstream" rules) share one replay, i.e. the same trained models."""
+    grouped: Dict[Tuple[str, str], Task] = {}
+    for name, rule, settings in configurations:
+        kind = "kmeans" if rule == "kmeans" else "collector"
+        key = (kind, repr(sorted(settings.items())))
+        task = grouped.setdefault(key, Task(series, kind, dict(settings), {}))
+        task.rules[name] = rule
+    return list(grouped.values())
