@@ -13,6 +13,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from anomalies.calibration import EmpiricalCalibrator
 from anomalies.columns import Column
 from anomalies.config import Config
 from anomalies.features import FeatureSpec, FeatureWindow
@@ -25,13 +26,27 @@ Output = Tuple[str, str]  # (configuration name, view)
 SERVER, PER_METRIC, DIMENSIONS = "server model", "per-metric models", "per-dimension share"
 
 
-def columns_and_specs(series_name: str, metrics: Sequence[str]) -> Tuple[List[Column], List[ModelSpec]]:
-    """One column per metric; one custom model over all metrics (if more than one) and one model per metric."""
+def columns_and_specs(series_name: str, metrics: Sequence[str],
+                      per_metric: bool = True) -> Tuple[List[Column], List[ModelSpec]]:
+    """One column per metric; one custom model over all metrics (if more than one) and, when
+    `per_metric`, one model per metric."""
     columns = [Column("eval", series_name, metric) for metric in metrics]
-    specs = [ModelSpec(f"{series_name}.{metric}", (column,)) for metric, column in zip(metrics, columns)]
-    if len(columns) > 1:
-        specs.insert(0, ModelSpec(series_name, tuple(columns)))
+    if len(columns) == 1:
+        return columns, [ModelSpec(f"{series_name}.{metrics[0]}", tuple(columns))]
+    specs = [ModelSpec(series_name, tuple(columns))]
+    if per_metric:
+        specs += [ModelSpec(f"{series_name}.{metric}", (column,)) for metric, column in zip(metrics, columns)]
     return columns, specs
+
+
+class TiesBelowCalibrator(EmpiricalCalibrator):
+    """Bench-only variant (setting `ties=below`): a score equal to kept training scores gets the share of
+    training scores *below* it, not at or below it. With the package's rule, a metric that is constant
+    for more than 99.9% of its training window scores that constant value at >= 99.9: flagged forever."""
+
+    def probability(self, scores: np.ndarray) -> np.ndarray:
+        below = np.searchsorted(self.scores_, scores, side="left")
+        return 100.0 * np.where(below > 0, self.levels_[np.maximum(below - 1, 0)], 0.0)
 
 
 class CollectorDetector:
@@ -40,16 +55,20 @@ class CollectorDetector:
     `rules` maps a configuration name to "ours" (score_cycle's calibrated probability and persistence
     flags) or "upstream" (PyOD's predict_proba 'linear', i.e. min-max of the training scores clipped to
     [0, 1], and predict(), i.e. raw score > the training quantile 1 - contamination; no persistence). Both
-    read the same models' raw scores, so one replay serves both.
+    read the same models' raw scores, so one replay serves both. Views: the server model (all metrics in
+    one custom model) and the per-metric models (probability = max over metrics, flag = any).
     """
 
-    def __init__(self, config: Config, series_name: str, metrics: Sequence[str], rules: Dict[str, str]):
+    def __init__(self, config: Config, series_name: str, metrics: Sequence[str], rules: Dict[str, str],
+                 per_metric: bool = True, ties: str = "at-or-below"):
         self.config = config
-        self.columns, self.specs = columns_and_specs(series_name, metrics)
+        self.columns, self.specs = columns_and_specs(series_name, metrics, per_metric)
         self.server_name = self.specs[0].name
-        self.metric_names = [s.name for s in self.specs if s.name != series_name or len(self.specs) == 1]
+        self.metric_names = [s.name for s in self.specs[1:]] or [self.server_name]
         self.rules = rules
-        self.outputs: List[Output] = [(name, view) for name in rules for view in (SERVER, PER_METRIC)]
+        views = (SERVER, PER_METRIC) if per_metric else (SERVER,)
+        self.outputs: List[Output] = [(name, view) for name in rules for view in views]
+        self.ties = ties
         self.feature_spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
         self.flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
         self.window = None
@@ -59,14 +78,17 @@ class CollectorDetector:
 
     def train(self, values: np.ndarray) -> None:
         state = train_models(self.specs, self.columns, values, self.config, self.warnings.append)
+        if self.ties == "below":
+            for model in state.bank.models:
+                model.calibrator.__class__ = TiesBelowCalibrator
         self.flagger.forget(set(self.bank.names) - set(state.bank.names))
         if self.window is None:  # later trainings continue from the job's own window, as the job does
             self.window = FeatureWindow(self.feature_spec, state.recent_values)
         self.bank = state.bank
         self.trainings += 1
         position = {name: i for i, name in enumerate(self.bank.names)}
-        self.server_pos = [position[self.server_name]] if self.server_name in position else []
-        self.metric_pos = [position[name] for name in self.metric_names if name in position]
+        self.positions = {SERVER: [position[self.server_name]] if self.server_name in position else [],
+                          PER_METRIC: [position[name] for name in self.metric_names if name in position]}
         calibrators = [m.calibrator for m in self.bank.models]
         self.low = np.array([c.low_ for c in calibrators])
         self.high = np.array([c.scores_[-1] for c in calibrators])  # the training maximum is kept exactly
@@ -78,32 +100,35 @@ class CollectorDetector:
             self.window.push(row)
 
     def score(self, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        probability = np.zeros((len(rows), len(self.outputs)))
-        flag = np.zeros((len(rows), len(self.outputs)), dtype=bool)
+        n_models = len(self.bank.names)
+        kinds = list(dict.fromkeys(self.rules.values()))
+        probability = {k: np.full((len(rows), n_models), np.nan) for k in kinds}
+        flag = {k: np.zeros((len(rows), n_models), dtype=bool) for k in kinds}
         features = [self.window.push(row) for row in rows]
         raw_rows = self.batched.raw(features) if self.batched is not None else None
         given = _GivenRaw(self.bank)
         span = np.where(self.high > self.low, self.high - self.low, 1.0)
         for i, (row, feature_row) in enumerate(zip(rows, features)):
-            if feature_row is None or not self.bank.names:
+            if feature_row is None or not n_models:
                 continue
             given.raw = raw_rows[i] if raw_rows is not None else self.bank.raw_scores(feature_row)
-            per_model = {}
-            if "ours" in self.rules.values():
+            if "ours" in probability:
                 cycle = score_cycle(given, self.flagger, feature_row, np.isfinite(row))
-                per_model["ours"] = (cycle.probabilities / 100.0, cycle.flags)
-            if "upstream" in self.rules.values():
+                probability["ours"][i], flag["ours"][i] = cycle.probabilities / 100.0, cycle.flags
+            if "upstream" in probability:
                 raw = given.raw_scores(feature_row)
                 raw[~(self.bank.complete(np.isfinite(row)) & np.isfinite(raw))] = np.nan
-                per_model["upstream"] = (np.clip((raw - self.low) / span, 0.0, 1.0), raw > self.threshold)
-            for j, (name, view) in enumerate(self.outputs):
-                probabilities, flags = per_model[self.rules[name]]
-                positions = self.server_pos if view == SERVER else self.metric_pos
-                if positions:
-                    probability[i, j] = np.nan_to_num(np.nanmax(probabilities[positions]) if
-                                                      np.isfinite(probabilities[positions]).any() else 0.0)
-                    flag[i, j] = bool(flags[positions].any())
-        return probability, flag
+                probability["upstream"][i] = np.clip((raw - self.low) / span, 0.0, 1.0)
+                flag["upstream"][i] = raw > self.threshold
+        out_probability = np.zeros((len(rows), len(self.outputs)))
+        out_flag = np.zeros((len(rows), len(self.outputs)), dtype=bool)
+        for j, (name, view) in enumerate(self.outputs):
+            positions = self.positions[view] if n_models else []
+            if positions:
+                values = probability[self.rules[name]][:, positions]
+                out_probability[:, j] = np.where(np.isnan(values), 0.0, values).max(axis=1)
+                out_flag[:, j] = flag[self.rules[name]][:, positions].any(axis=1)
+        return out_probability, out_flag
 
 
 class _GivenRaw:

@@ -19,7 +19,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from anomalies.config import Config, parse_config
+from anomalies.config import DEFAULTS, Config, parse_config
 from anomalies.job import RETRY_TRAINING_EVERY_N
 
 from .data import Series
@@ -27,9 +27,17 @@ from .detectors import CollectorDetector, NetdataKMeans, Output
 
 
 def schedule(series: Series) -> Dict[str, int]:
-    """Sample-scaled schedule defaults: train on the whole training part (as long a window as the data
-    set offers), retrain once a day of samples, keep the job's train_no_prediction_n (10 cycles)."""
-    return {"train_n_secs": len(series.train), "train_every_n": max(30, int(round(86400 / series.interval_s)))}
+    """Sample-scaled schedule defaults: the job's default window (train_n_secs 14400 cycles) capped at the
+    training part, so the first training has a full window; retraining after 1/8 of the window, the
+    defaults' ratio (train_every_n 1800 of 14400); train_no_prediction_n stays 10 cycles."""
+    window = min(DEFAULTS["train_n_secs"], len(series.train))
+    every = int(round(window * DEFAULTS["train_every_n"] / DEFAULTS["train_n_secs"]))
+    return {"train_n_secs": window, "train_every_n": max(RETRY_TRAINING_EVERY_N, every)}
+
+
+# Settings of the replay itself, not of the collector: per-metric models besides the server model, and
+# the calibration's rule for ties (see detectors.TiesBelowCalibrator).
+BENCH_SETTINGS = {"per_metric": True, "ties": "at-or-below"}
 
 
 @dataclass
@@ -42,15 +50,18 @@ class Task:
     rules: Dict[str, str]  # configuration name -> "ours" / "upstream" (collector), or {name: "kmeans"}
 
     def config(self) -> Config:
-        config = parse_config({**schedule(self.series), **self.settings})
+        settings = {k: v for k, v in self.settings.items() if k not in BENCH_SETTINGS}
+        config = parse_config({**schedule(self.series), **settings})
         if config.problems:
             raise ValueError("; ".join(config.problems))
         return config
 
     def cost(self) -> float:
         """A rough guess of the relative run time, to start the longest replays first."""
-        return self.series.test.size * (1 + len(self.series.train) / 5000) * (
-            4 if self.settings.get("model", "pca") not in ("pca", "hbos", "loda") else 1)
+        per_metric = self.settings.get("per_metric", True) and self.kind == "collector"
+        return len(self.series.test) * (1 + len(self.series.train) / 5000) * (
+            1 + len(self.series.metrics) * per_metric) * (
+            4 if self.settings.get("model", "pca") in ("iforest", "copod", "ecod", "loda") else 1)
 
 
 @dataclass
@@ -73,7 +84,8 @@ def run(task: Task) -> Result:
         detector = NetdataKMeans(next(iter(task.rules)), len(series.metrics), series.interval_s)
         hold_n = 0  # Netdata's ML keeps scoring with the previous models while training
     else:
-        detector = CollectorDetector(config, series.name, series.metrics, task.rules)
+        bench = {**BENCH_SETTINGS, **{k: v for k, v in task.settings.items() if k in BENCH_SETTINGS}}
+        detector = CollectorDetector(config, series.name, series.metrics, task.rules, **bench)
         hold_n = 1 + config.train_no_prediction_n
     history = np.vstack([series.train, series.test])
     offset, steps = len(series.train), len(series.test)
