@@ -263,11 +263,13 @@ class PluginRun:
         self.started = 0.0
         self.exited_early: Optional[int] = None
         self.load1: Optional[float] = None
+        self.revision: Optional[str] = None
 
     def start(self) -> None:
         cmd = [SYSTEM_PYTHON, PLUGIN, "anomalies", "debug", "trace", "nolock"]
         (self.dir / "cmd").write_text(" ".join(cmd) + "\n" + json.dumps(
             {k: v for k, v in self.env.items() if k.startswith(("NETDATA", "PYTHON"))}, indent=1) + "\n")
+        self.revision = repo_revision() if self.kind == "ours" else None
         self.started = time.monotonic()
         self.proc = subprocess.Popen(cmd, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, cwd=self.dir, start_new_session=True)
@@ -406,10 +408,12 @@ class PluginRun:
         if self.kind == "upstream":
             # training blocks the first cycle; the next train_no_prediction_n cycles only repeat it
             train_s = cycles[0][1] / 1000.0 if cycles else None
+            ready_s = cycles[0][0] - self.started if cycles else None
             steady = [ms for _, ms in cycles[1 + skip:]]
             n_models = None
         else:
             train_s = trained[2] if trained else None
+            ready_s = trained[0] - self.started if trained else None
             n_models = trained[1] if trained else None
             if trained:
                 after = [ms for when, ms in cycles if when > trained[0]]
@@ -424,7 +428,8 @@ class PluginRun:
             tree_mib=max(self.hwm_kib, self.tree_kib, self.wait4_kib, *self.child_hwm_kib.values()) / 1024.0
             if self.hwm_kib else None,
             child_mib=max(self.child_hwm_kib.values()) / 1024.0 if self.child_hwm_kib else None,
-            import_s=self.import_seconds() if self.kind == "ours" else None,
+            import_s=self.import_seconds() if self.kind == "ours" else None, ready_s=ready_s,
+            revision=self.revision,
             failed=self.failed_updates(), exited=self.exited_early, problems=self.problems(), load1=self.load1,
         )
 
@@ -584,14 +589,20 @@ def render(args, rows, all_row, model_rows, started_at, upstream_site, repo_on_p
                  f"{args.seconds}s on `{SYSTEM_REGEX}` minus `{SYSTEM_EXCLUDE}`.")
     if upstream_site:
         lines.append(f"- upstream: {UPSTREAM_MODULE} with {versions(str(UPSTREAM_VENV / 'bin' / 'python'))}")
-    lines.append(f"- ours: {OUR_MODULE.relative_to(REPO)} at {repo_revision()} with "
+    revisions = list(dict.fromkeys(r["revision"] for r in rows + ([all_row] if all_row else []) + model_rows
+                                   if r.get("revision")))
+    lines.append(f"- ours: {OUR_MODULE.relative_to(REPO)} at {', '.join(revisions) or repo_revision()} with "
                  f"{versions(str(OUR_VENV / 'bin' / 'python'))}")
+    if len(revisions) > 1:
+        lines.append("- NOTE: the repo changed during the benchmark: each run used the revision it started with "
+                     "(see the per-run revisions in the logs); compare rows with care.")
     if repo_on_path:
         lines.append("- NOTE: the module could not import `anomalies` from NETDATA_ANOMALIES_VENV by itself; "
                      "the bench put the repo on PYTHONPATH for our runs.")
     lines.append("")
     header = ("| run | model | charts / dims in scope | models trained | cycles (steady) | median ms | p90 ms "
-              "| training s | peak RSS MiB, plugin | peak RSS MiB, incl. training child | failed updates |")
+              "| training s | models ready s after start | peak RSS MiB, plugin | peak RSS MiB, incl. training child "
+              "| failed updates |")
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
 
     def train_cell(r: dict) -> str:
@@ -602,14 +613,14 @@ def render(args, rows, all_row, model_rows, started_at, upstream_site, repo_on_p
         charts, dims = r["scope"]
         return (f"| {r['label']} | {r['model']} | {charts} / {dims} | {fmt(r['n_models'])} | "
                 f"{r['cycles']} ({r['steady']}) | {fmt(r['median'])} | {fmt(r['p90'])} | {train_cell(r)} | "
-                f"{fmt(r['hwm_mib'])} | {fmt(r['tree_mib'])} | {r['failed']} |")
+                f"{fmt(r['ready_s'], 2)} | {fmt(r['hwm_mib'])} | {fmt(r['tree_mib'])} | {r['failed']} |")
 
     for r in rows:
         lines.append(row(r))
     if up and ours:
         lines.append(f"| **ours / upstream** | | | | | {fmt(ratio(ours['median'], up['median']), 3)} | "
                      f"{fmt(ratio(ours['p90'], up['p90']), 3)} | {fmt(ratio(ours['train_s'], up['train_s']), 3)} | "
-                     f"{fmt(ratio(ours['hwm_mib'], up['hwm_mib']), 3)} | {fmt(ratio(ours['tree_mib'], up['tree_mib']), 3)} | |")
+                     f"{fmt(ratio(ours['ready_s'], up['ready_s']), 3)} | {fmt(ratio(ours['hwm_mib'], up['hwm_mib']), 3)} | {fmt(ratio(ours['tree_mib'], up['tree_mib']), 3)} | |")
     if all_row:
         lines.append(row(all_row))
     lines.append("")
@@ -620,7 +631,9 @@ def render(args, rows, all_row, model_rows, started_at, upstream_site, repo_on_p
                  "upstream = run_time of its first cycle, which its training blocks (imports happen at module load, "
                  "before it"
                  + (f"; its own log says {fmt(up['log_train_s'], 2)} s" if up and up.get("log_train_s") else "")
-                 + "). Peak RSS, plugin: VmHWM of the python.d.plugin process, sampled every 0.1 s until just before "
+                 + "). Models ready: seconds from starting the plugin process to ours' `trained` log line / the end "
+                 "of upstream's first cycle (includes interpreter start, imports, check(), and for ours the training "
+                 "child's start and imports). Peak RSS, plugin: VmHWM of the python.d.plugin process, sampled every 0.1 s until just before "
                  "it was stopped. Incl. training child: the larger of the sampled sum of VmRSS over the plugin and "
                  "its descendants and any one process's VmHWM (ours trains in a child process).")
     if model_rows:
