@@ -8,8 +8,8 @@ import numpy as np
 class EmpiricalCalibrator:
     """Empirical CDF of the training scores.
 
-    - `probability(s)`: percentage of training scores <= s (0-100). On data like the training data it is
-      roughly uniform, so "probability >= 99" happens about 1% of the time.
+    - `probability(s)`: percentage of training scores below s (0-100). On data like the training data it
+      is roughly uniform, so "probability >= 99" happens about 1% of the time.
     - `normalized(s)`: (s - min) / (threshold - min), where threshold is the training quantile
       1 - contamination: 0 at (or below) the most normal training point, above 1 beyond what training saw.
 
@@ -40,7 +40,9 @@ class EmpiricalCalibrator:
         return self
 
     def probability(self, scores: np.ndarray) -> np.ndarray:
-        below = np.searchsorted(self.scores_, scores, side="right")
+        # Training scores strictly below s: a score that training saw many times (a metric that barely
+        # moves) is not "beyond" training, however often it recurs.
+        below = np.searchsorted(self.scores_, scores, side="left")
         return 100.0 * np.where(below > 0, self.levels_[np.maximum(below - 1, 0)], 0.0)
 
     def normalized(self, scores: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ _PYOD_MODELS: Dict[str, Tuple[str, str, dict]] = {
     "hbos": ("pyod.models.hbos", "HBOS", {}),
     "iforest": ("pyod.models.iforest", "IForest", {"n_estimators": 50, "random_state": 0}),
     "cblof": ("pyod.models.cblof", "CBLOF", {"n_clusters": 3, "random_state": 0}),
-    "loda": ("pyod.models.loda", "LODA", {}),
+    "loda": ("pyod.models.loda", "LODA", {"random_state": 0}),
     "copod": ("pyod.models.copod", "COPOD", {}),
     "ecod": ("pyod.models.ecod", "ECOD", {}),
 }

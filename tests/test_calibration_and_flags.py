@@ -11,7 +11,7 @@ from anomalies.models import fit_scorer
 def test_probability_is_the_empirical_percentile_and_score_is_relative_to_the_threshold():
     calibrator = EmpiricalCalibrator(contamination=0.1).fit(np.arange(1.0, 11.0))
     np.testing.assert_allclose(calibrator.probability(np.array([0.5, 1.0, 5.5, 10.0, 99.0])),
-                               [0.0, 10.0, 50.0, 100.0, 100.0])
+                               [0.0, 0.0, 50.0, 90.0, 100.0])
     assert calibrator.threshold_ == np.quantile(np.arange(1.0, 11.0), 0.9)
     assert calibrator.normalized(np.array([1.0]))[0] == calibrator.normalized(np.array([-5.0]))[0] == 0.0
     assert calibrator.normalized(np.array([calibrator.threshold_]))[0] == 1.0
@@ -69,8 +69,16 @@ def test_compact_cdf_is_exact_in_the_tail_and_never_overstates_in_the_body():
     calibrator = EmpiricalCalibrator(0.001).fit(scores)
     assert len(calibrator.scores_) <= 1000 + 200
     probes = np.concatenate([np.sort(scores)[-300:], np.linspace(0, scores.max() * 1.1, 500)])
-    exact = 100.0 * np.searchsorted(np.sort(scores), probes, side="right") / len(scores)
+    exact = 100.0 * np.searchsorted(np.sort(scores), probes, side="left") / len(scores)
     got = calibrator.probability(probes)
     assert np.all(got <= exact + 1e-9) and np.all(exact - got < 0.11)
     tail = probes >= np.quantile(scores, 0.99)
     np.testing.assert_allclose(got[tail], exact[tail])
+
+
+def test_a_score_training_saw_often_is_not_beyond_training():
+    """A metric that barely moves: 99.95% of training scores are equal; seeing that score again is normal."""
+    scores = np.concatenate([np.full(19990, 3.0), np.linspace(4, 5, 10)])
+    calibrator = EmpiricalCalibrator(0.001).fit(scores)
+    assert calibrator.probability(np.array([3.0]))[0] == 0.0
+    assert calibrator.probability(np.array([6.0]))[0] == 100.0
