@@ -13,7 +13,6 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from anomalies.calibration import EmpiricalCalibrator
 from anomalies.columns import Column
 from anomalies.config import Config
 from anomalies.features import FeatureSpec, FeatureWindow
@@ -39,16 +38,6 @@ def columns_and_specs(series_name: str, metrics: Sequence[str],
     return columns, specs
 
 
-class TiesBelowCalibrator(EmpiricalCalibrator):
-    """Bench-only variant (setting `ties=below`): a score equal to kept training scores gets the share of
-    training scores *below* it, not at or below it. With the package's rule, a metric that is constant
-    for more than 99.9% of its training window scores that constant value at >= 99.9: flagged forever."""
-
-    def probability(self, scores: np.ndarray) -> np.ndarray:
-        below = np.searchsorted(self.scores_, scores, side="left")
-        return 100.0 * np.where(below > 0, self.levels_[np.maximum(below - 1, 0)], 0.0)
-
-
 class CollectorDetector:
     """`train_models` + `FeatureWindow` + `score_cycle`, as `AnomaliesJob` runs them.
 
@@ -60,7 +49,7 @@ class CollectorDetector:
     """
 
     def __init__(self, config: Config, series_name: str, metrics: Sequence[str], rules: Dict[str, str],
-                 per_metric: bool = True, ties: str = "at-or-below"):
+                 per_metric: bool = True):
         self.config = config
         self.columns, self.specs = columns_and_specs(series_name, metrics, per_metric)
         self.server_name = self.specs[0].name
@@ -68,7 +57,6 @@ class CollectorDetector:
         self.rules = rules
         views = (SERVER, PER_METRIC) if per_metric else (SERVER,)
         self.outputs: List[Output] = [(name, view) for name in rules for view in views]
-        self.ties = ties
         self.feature_spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
         self.flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
         self.window = None
@@ -78,9 +66,6 @@ class CollectorDetector:
 
     def train(self, values: np.ndarray) -> None:
         state = train_models(self.specs, self.columns, values, self.config, self.warnings.append)
-        if self.ties == "below":
-            for model in state.bank.models:
-                model.calibrator.__class__ = TiesBelowCalibrator
         self.flagger.forget(set(self.bank.names) - set(state.bank.names))
         if self.window is None:  # later trainings continue from the job's own window, as the job does
             self.window = FeatureWindow(self.feature_spec, state.recent_values)

@@ -35,9 +35,8 @@ def schedule(series: Series) -> Dict[str, int]:
     return {"train_n_secs": window, "train_every_n": max(RETRY_TRAINING_EVERY_N, every)}
 
 
-# Settings of the replay itself, not of the collector: per-metric models besides the server model, and
-# the calibration's rule for ties (see detectors.TiesBelowCalibrator).
-BENCH_SETTINGS = {"per_metric": True, "ties": "at-or-below"}
+# Settings of the replay itself, not of the collector: per-metric models besides the server model.
+BENCH_SETTINGS = {"per_metric": True}
 
 
 @dataclass
