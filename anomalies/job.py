@@ -115,7 +115,7 @@ class AnomaliesJob:
             if outcome.state is not None:
                 self.log.info(f"trained {len(outcome.state.bank.names)} models in {outcome.seconds:.2f}s "
                               f"({outcome.rows} rows of {len(outcome.state.columns)} dimensions, model "
-                              f"{self.config.model}; {outcome.import_seconds:.2f}s more to import it)")
+                              f"{self.config.model}; {outcome.import_seconds:.2f}s more to import libraries)")
                 self._trained_rows = outcome.rows
                 self._trained = outcome.state
         except Exception as error:  # noqa: BLE001 - a failed training keeps the previous models

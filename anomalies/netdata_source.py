@@ -69,10 +69,7 @@ class NetdataSource:
                         log: Callable[[str], None]) -> "pandas.DataFrame":  # noqa: F821
         """Per-second history of `charts` on `host` between two timestamps, forward-filled,
         with columns named `chart|dim`, through netdata-pandas."""
-        with warnings.catch_warnings():  # trio 0.23 warns about itself on import, into the agent's log
-            warnings.simplefilter("ignore")
-            import netdata_pandas.data as netdata_pandas
-
+        netdata_pandas = import_netdata_pandas()
         user, password = self.auth or (None, None)
         with _bound_netdata_pandas(netdata_pandas, self._ssl_context(), log):
             return netdata_pandas.get_data(hosts=[host], charts=list(charts), after=after, before=before,
@@ -91,6 +88,14 @@ class NetdataSource:
         if isinstance(self.tls_verify, str):
             return ssl.create_default_context(cafile=self.tls_verify)
         return ssl.create_default_context()
+
+
+def import_netdata_pandas() -> types.ModuleType:
+    """netdata_pandas.data (with pandas and trio), imported on first use: only training needs it."""
+    with warnings.catch_warnings():  # trio 0.23 warns about itself on import, into the agent's log
+        warnings.simplefilter("ignore")
+        import netdata_pandas.data
+    return netdata_pandas.data
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from .columns import Column
 from .config import Config
 from .features import FeatureSpec
 from .models import detector_class, fit_scorer
-from .netdata_source import NetdataSource
+from .netdata_source import NetdataSource, import_netdata_pandas
 from .scoring import ModelBank, TrainedModel
 
 Log = Callable[[str], None]
@@ -153,6 +153,7 @@ def train(config: Config, after: int, before: int) -> TrainingOutcome:
     """One whole training: import the model, list the charts, read the window, fit every model."""
     outcome = TrainingOutcome(None)
     started = time.monotonic()
+    import_netdata_pandas()
     if config.model != "pca":
         detector_class(config.model)
     outcome.import_seconds = time.monotonic() - started
