@@ -647,8 +647,8 @@ def render(args, rows, all_row, model_rows, started_at, upstream_site, repo_on_p
                          f"{r['failed']} |")
 
     loads = [(r["label"], r["load1"]) for r in rows + ([all_row] if all_row else []) + model_rows]
-    lines += ["", "1-minute load average at the end of each run (2 CPUs; the plugins and the agent themselves "
-              "account for ~1): " + ", ".join(f"{label} {fmt(load, 2)}" for label, load in loads)]
+    lines += ["", f"1-minute load average at the end of each run ({os.cpu_count()} CPUs; the plugins and the agent "
+              "mostly sleep and add little, so a high figure means other work competed with the runs): " + ", ".join(f"{label} {fmt(load, 2)}" for label, load in loads)]
 
     # verdict
     checks = []
