@@ -82,7 +82,9 @@ def fetch_training_data(source: NetdataSource, specs: Sequence[ModelSpec], after
         frames.append(frame.rename(columns=lambda name, h=host: f"{h}::{name}"))
     if not frames:
         return columns, np.empty((0, len(columns)))
-    data = pd.concat(frames, axis=1, join="outer").sort_index().ffill()
+    # A young agent answers for the whole window with empty rows before its first sample: drop those, so
+    # the row count says how much history there really is.
+    data = pd.concat(frames, axis=1, join="outer").sort_index().ffill().dropna(how="all")
     data = data.reindex(columns=[c.key() for c in columns]).tail(max_rows)
     return columns, data.to_numpy(dtype=np.float64)
 

@@ -2,11 +2,14 @@
 """The job and its reader against a fake Netdata API: TLS, basic auth, and bad data."""
 import time
 
+import numpy as np
 import pytest
 import urllib3
 
+from anomalies.columns import Column
 from anomalies.job import AnomaliesJob
 from anomalies.netdata_source import NetdataSource
+from anomalies.training import ModelSpec, fetch_training_data
 from fake_netdata import FakeNetdata, self_signed_certificate, wave
 
 
@@ -102,3 +105,13 @@ def test_agent_down_at_start_is_retried_and_logged_once():
     assert job.state is None and job.collect().data == {}
     assert len(log.said("warning", "cannot list the charts of '127.0.0.1:9'")) == 1
     assert job.last_training_cycle == 1  # the next attempt waits RETRY_TRAINING_EVERY_N cycles
+
+
+def test_a_young_agent_reports_only_the_rows_it_really_has():
+    born = time.time() - 20
+    young = {"system.cpu": {"user": lambda t: None if t < born else 1.0 + t % 7}}
+    with FakeNetdata(young) as fake:
+        spec = ModelSpec("system.cpu", (Column(fake.host, "system.cpu", "user"),))
+        now = int(time.time())
+        _, values = fetch_training_data(NetdataSource(), [spec], now - 300, now, 100000, print)
+    assert 18 <= len(values) <= 22 and np.isfinite(values).all()
