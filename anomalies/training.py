@@ -37,7 +37,6 @@ class TrainedState:
     columns: List[Column]
     bank: ModelBank
     recent_values: np.ndarray
-    seconds: float
 
 
 def plan_models(config: Config, charts_by_host: Dict[str, Dict[str, List[str]]], warn: Log) -> List[ModelSpec]:
@@ -92,7 +91,6 @@ def fetch_training_data(source: NetdataSource, specs: Sequence[ModelSpec], after
 def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.ndarray, config: Config,
                  warn: Log) -> TrainedState:
     """Fit one model per spec on the features of its columns; skip (and say why) what cannot be fitted."""
-    started = time.monotonic()
     feature_spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
     index = {column: i for i, column in enumerate(columns)}
     models, constant = [], []
@@ -114,7 +112,7 @@ def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.n
     if constant:
         warn(f"{len(constant)} models are constant during the training window and not trained: "
              + ", ".join(constant))
-    return TrainedState(columns, ModelBank(models), values[-feature_spec.window:], time.monotonic() - started)
+    return TrainedState(columns, ModelBank(models), values[-feature_spec.window:])
 
 
 def _fit_one(spec: ModelSpec, column_index: np.ndarray, feature_index: np.ndarray, features: np.ndarray,
