@@ -101,7 +101,7 @@ class ModelBank:
         pca = [i for i, m in enumerate(self.models) if isinstance(m.scorer, PcaScorer)]
         self.pca_positions = np.array(pca, dtype=int)
         self.pca_batch = PcaBatch([self.models[i] for i in pca]) if pca else None
-        self.other_positions: List[int] = [i for i in range(len(self.models)) if i not in set(pca)]
+        self.other_positions: List[int] = sorted(set(range(len(self.models))) - set(pca))
         columns = [m.column_index for m in self.models]
         self.column_concat = np.concatenate(columns) if columns else np.empty(0, dtype=int)
         self.column_offsets = np.cumsum([0] + [len(c) for c in columns[:-1]])
