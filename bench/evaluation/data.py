@@ -60,8 +60,18 @@ def load_train_test(path: str, dataset: str, interval_s: float) -> List[Series]:
         labels = test.pop("label").to_numpy(dtype=np.int8)
         train = pd.read_csv(os.path.join(folder, "train.csv.gz"))[list(test.columns)]
         series.append(Series(dataset, name, list(test.columns), train.to_numpy(np.float64),
-                             test.to_numpy(np.float64), labels, interval_s))
+                             test.to_numpy(np.float64), labels, _recorded_interval(folder) or interval_s))
     return series
+
+
+def _recorded_interval(folder: str) -> Optional[float]:
+    """Seconds between rows from a `timestamps.csv.gz` beside the data (bench/record writes one)."""
+    import pandas as pd
+
+    path = os.path.join(folder, "timestamps.csv.gz")
+    if not os.path.isfile(path):
+        return None
+    return float(pd.read_csv(path)["timestamp"].diff().median())
 
 
 def load_nab(path: str, dataset: str) -> List[Series]:
