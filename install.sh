@@ -89,7 +89,8 @@ restart_agent() {
     else
         local pidfile=/run/netdata.pid pid  # Debian's init script uses the same pid file
         pid="$(cat "$pidfile" /run/netdata/netdata.pid 2>/dev/null | head -n1 || true)"
-        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        # a stale pid file may name an unrelated process by now: only stop it if it is netdata
+        if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = netdata ]; then
             say "Stopping netdata (pid $pid)"
             kill "$pid"
             for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done

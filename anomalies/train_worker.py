@@ -23,7 +23,10 @@ TRAINING_TIMEOUT_S = 1800
 def train_in_subprocess(configuration: Dict[str, Any], after: int, before: int) -> TrainingOutcome:
     """Run one training in a fresh interpreter (the one running us) that sees the same packages."""
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(anomalies.__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_parent] + [p for p in sys.path if p]))
+    # One BLAS thread: small matrices are faster that way (a 60x60 eigh: 0.3 ms against 1.3 ms with two
+    # OpenBLAS threads), and training never takes every core from the machine it watches.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_parent] + [p for p in sys.path if p]),
+               OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     request = pickle.dumps({"configuration": configuration, "after": after, "before": before})
     child = subprocess.run([sys.executable, "-m", "anomalies.train_worker"], input=request,
                            capture_output=True, env=env, timeout=TRAINING_TIMEOUT_S)
