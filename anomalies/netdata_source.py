@@ -34,13 +34,9 @@ class NetdataSource:
         self.tls_verify = tls_verify
         self.timeout = timeout
         self.headers = urllib3.make_headers(basic_auth=f"{username}:{password}") if self.auth else {}
-        if tls_verify is False:
-            tls = {"cert_reqs": "CERT_NONE", "assert_hostname": False}
-        elif isinstance(tls_verify, str):
-            tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": tls_verify}
-        else:
-            tls = {"cert_reqs": "CERT_REQUIRED"}
-        self.pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=timeout), **tls)
+        self.ssl_context = self._ssl_context()  # one TLS policy for urllib3 here and asks in netdata-pandas
+        self.pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=timeout),
+                                        ssl_context=self.ssl_context)
 
     def _get_json(self, host: str, path: str) -> Any:
         with warnings.catch_warnings():
@@ -71,7 +67,7 @@ class NetdataSource:
         with columns named `chart|dim`, through netdata-pandas."""
         netdata_pandas = import_netdata_pandas()
         user, password = self.auth or (None, None)
-        with _bound_netdata_pandas(netdata_pandas, self._ssl_context(), log):
+        with _bound_netdata_pandas(netdata_pandas, self.ssl_context, log):
             return netdata_pandas.get_data(hosts=[host], charts=list(charts), after=after, before=before,
                                            user=user, pwd=password, protocol=self.protocol,
                                            verify=self.tls_verify, timeout=max(60, int(self.timeout)),
