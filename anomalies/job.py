@@ -49,8 +49,7 @@ class AnomaliesJob:
         self.feature_spec = FeatureSpec(self.config.diffs_n, self.config.smooth_n, self.config.lags_n)
         self.flagger = PersistenceFlagger(self.config.flags_threshold, self.config.flags_min_n,
                                           self.config.flags_window_n)
-        c = self.config
-        self.source = NetdataSource(c.protocol, c.username, c.password, c.tls_verify)
+        self.source = NetdataSource.for_config(self.config)
         self.state: Optional[TrainedState] = None
         self.window: Optional[FeatureWindow] = None
         self.gatherer: Optional[RowGatherer] = None

@@ -12,13 +12,16 @@ import threading
 import types
 import warnings
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence
 from urllib.parse import quote
 
 import numpy as np
 import urllib3
 
 from .columns import Column
+
+if TYPE_CHECKING:
+    from .config import Config
 
 _NETDATA_PANDAS_LOCK = threading.Lock()
 MAX_FILTER_LENGTH = 4000  # characters of allmetrics' chart filter; beyond it, read all charts
@@ -37,6 +40,11 @@ class NetdataSource:
         self.ssl_context = self._ssl_context()  # one TLS policy for urllib3 here and asks in netdata-pandas
         self.pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=timeout),
                                         ssl_context=self.ssl_context)
+
+    @classmethod
+    def for_config(cls, config: "Config") -> "NetdataSource":
+        """The connection settings of a job's configuration."""
+        return cls(config.protocol, config.username, config.password, config.tls_verify)
 
     def _get_json(self, host: str, path: str) -> Any:
         with warnings.catch_warnings():

@@ -158,7 +158,7 @@ def train(config: Config, after: int, before: int) -> TrainingOutcome:
         detector_class(config.model)
     outcome.import_seconds = time.monotonic() - started
     started = time.monotonic()
-    source = NetdataSource(config.protocol, config.username, config.password, config.tls_verify)
+    source = NetdataSource.for_config(config)
     charts_by_host = {}
     for host in config.hosts():
         try:
