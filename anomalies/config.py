@@ -10,8 +10,9 @@ from .columns import Column, parse_column
 
 MODELS = ("pca", "hbos", "iforest", "cblof", "loda", "copod", "ecod")
 
-# Upstream's keys keep their names and meanings; the flags_* keys are new.
-DEFAULTS: Dict[str, Any] = {
+# Keys both modules (anomalies, anomalies_online) read, with the same meaning. Upstream's keys keep their
+# names and meanings; the flags_* keys are new.
+COMMON_DEFAULTS: Dict[str, Any] = {
     "host": "127.0.0.1:19999",
     "protocol": "http",
     "username": None,
@@ -19,14 +20,6 @@ DEFAULTS: Dict[str, Any] = {
     "tls_verify": True,
     "charts_regex": r"system\..*",
     "charts_to_exclude": "system.uptime,system.entropy",
-    "model": "pca",
-    "train_max_n": 100000,
-    "train_every_n": 1800,
-    "train_n_secs": 14400,
-    "train_no_prediction_n": 10,
-    "initial_train_data_after": 0,
-    "initial_train_data_before": 0,
-    "offset_n_secs": 0,
     "lags_n": 5,
     "smooth_n": 3,
     "diffs_n": 1,
@@ -39,6 +32,19 @@ DEFAULTS: Dict[str, Any] = {
     "flags_window_n": 10,
 }
 
+# The offline module's defaults: the common keys plus its model and training schedule.
+DEFAULTS: Dict[str, Any] = {
+    **COMMON_DEFAULTS,
+    "model": "pca",
+    "train_max_n": 100000,
+    "train_every_n": 1800,
+    "train_n_secs": 14400,
+    "train_no_prediction_n": 10,
+    "initial_train_data_after": 0,
+    "initial_train_data_before": 0,
+    "offset_n_secs": 0,
+}
+
 
 @dataclass(frozen=True)
 class CustomModel:
@@ -48,9 +54,9 @@ class CustomModel:
     columns: Tuple[Column, ...]
 
 
-@dataclass
-class Config:
-    """Validated job settings; see DEFAULTS for the meaning of each key."""
+@dataclass(kw_only=True)
+class CommonConfig:
+    """Validated settings both modules share; see COMMON_DEFAULTS for the meaning of each key."""
 
     host: str
     protocol: str
@@ -59,14 +65,6 @@ class Config:
     tls_verify: Any
     charts_regex: "re.Pattern[str]"
     charts_to_exclude: Tuple[str, ...]
-    model: str
-    train_max_n: int
-    train_every_n: int
-    train_n_secs: int
-    train_no_prediction_n: int
-    initial_train_data_after: int
-    initial_train_data_before: int
-    offset_n_secs: int
     lags_n: int
     smooth_n: int
     diffs_n: int
@@ -87,14 +85,28 @@ class Config:
         return hosts
 
 
-def _non_negative_int(value: Any) -> int:
+@dataclass(kw_only=True)
+class Config(CommonConfig):
+    """Validated settings of the offline module; see DEFAULTS."""
+
+    model: str
+    train_max_n: int
+    train_every_n: int
+    train_n_secs: int
+    train_no_prediction_n: int
+    initial_train_data_after: int
+    initial_train_data_before: int
+    offset_n_secs: int
+
+
+def non_negative_int(value: Any) -> int:
     if isinstance(value, bool) or int(value) != float(value) or int(value) < 0:
         raise ValueError("must be a whole number >= 0")
     return int(value)
 
 
-def _positive_int(value: Any) -> int:
-    number = _non_negative_int(value)
+def positive_int(value: Any) -> int:
+    number = non_negative_int(value)
     if number < 1:
         raise ValueError("must be >= 1")
     return number
@@ -124,11 +136,14 @@ def _percent(value: Any) -> float:
     return number
 
 
-def _model(value: Any) -> str:
-    name = str(value).lower()
-    if name not in MODELS:
-        raise ValueError("unknown model, choose one of " + ", ".join(MODELS))
-    return name
+def one_of(names: Tuple[str, ...]) -> Callable[[Any], str]:
+    """A parser accepting one of `names` (any case)."""
+    def parse(value: Any) -> str:
+        name = str(value).lower()
+        if name not in names:
+            raise ValueError("unknown model, choose one of " + ", ".join(names))
+        return name
+    return parse
 
 
 def _protocol(value: Any) -> str:
@@ -152,7 +167,7 @@ def _exclude_list(value: Any) -> Tuple[str, ...]:
     return tuple(item.strip() for item in str(value or "").split(",") if item.strip())
 
 
-_PARSERS: Dict[str, Callable[[Any], Any]] = {
+COMMON_PARSERS: Dict[str, Callable[[Any], Any]] = {
     "host": lambda v: str(v).strip().rstrip("/"),
     "protocol": _protocol,
     "username": _optional_str,
@@ -160,23 +175,27 @@ _PARSERS: Dict[str, Callable[[Any], Any]] = {
     "tls_verify": _tls_verify,
     "charts_regex": lambda v: re.compile(str(v)),
     "charts_to_exclude": _exclude_list,
-    "model": _model,
-    "train_max_n": _positive_int,
-    "train_every_n": _non_negative_int,
-    "train_n_secs": _positive_int,
-    "train_no_prediction_n": _non_negative_int,
-    "initial_train_data_after": _non_negative_int,
-    "initial_train_data_before": _non_negative_int,
-    "offset_n_secs": _non_negative_int,
-    "lags_n": _non_negative_int,
-    "smooth_n": _positive_int,
-    "diffs_n": _non_negative_int,
+    "lags_n": non_negative_int,
+    "smooth_n": positive_int,
+    "diffs_n": non_negative_int,
     "contamination": _fraction,
     "include_average_prob": _bool,
     "custom_models_normalize": _bool,
     "flags_threshold": _percent,
-    "flags_min_n": _positive_int,
-    "flags_window_n": _positive_int,
+    "flags_min_n": positive_int,
+    "flags_window_n": positive_int,
+}
+
+_PARSERS: Dict[str, Callable[[Any], Any]] = {
+    **COMMON_PARSERS,
+    "model": one_of(MODELS),
+    "train_max_n": positive_int,
+    "train_every_n": non_negative_int,
+    "train_n_secs": positive_int,
+    "train_no_prediction_n": non_negative_int,
+    "initial_train_data_after": non_negative_int,
+    "initial_train_data_before": non_negative_int,
+    "offset_n_secs": non_negative_int,
 }
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -211,26 +230,33 @@ def _custom_models(value: Any, host: str, problems: List[str]) -> Tuple[CustomMo
     return tuple(models)
 
 
-def parse_config(raw: Dict[str, Any]) -> Config:
-    """Validate a python.d job configuration.
+def parse_settings(raw: Dict[str, Any], defaults: Dict[str, Any],
+                   parsers: Dict[str, Callable[[Any], Any]]) -> Dict[str, Any]:
+    """Validate a python.d job configuration against `defaults` and `parsers` (one per key).
 
-    Every invalid value is replaced by its default and described in `Config.problems` (one line each,
-    naming the key), so the job still runs whatever is valid.
+    Every invalid value is replaced by its default and described in the returned "problems" list (one line
+    each, naming the key), so the job still runs whatever is valid.
     """
     values: Dict[str, Any] = {}
     problems: List[str] = []
-    for key, parser in _PARSERS.items():
-        value = raw.get(key, DEFAULTS[key])
-        if value is None and DEFAULTS[key] is not None:
-            value = DEFAULTS[key]
+    for key, parser in parsers.items():
+        value = raw.get(key, defaults[key])
+        if value is None and defaults[key] is not None:
+            value = defaults[key]
         try:
             values[key] = parser(value) if value is not None else None
         except (ValueError, TypeError, re.error) as error:
-            problems.append(f"{key}: invalid value {value!r} ({error}); using default {DEFAULTS[key]!r}")
-            values[key] = parser(DEFAULTS[key]) if DEFAULTS[key] is not None else None
+            problems.append(f"{key}: invalid value {value!r} ({error}); using default {defaults[key]!r}")
+            values[key] = parser(defaults[key]) if defaults[key] is not None else None
     if values["flags_min_n"] > values["flags_window_n"]:
         problems.append(f"flags_min_n: {values['flags_min_n']} is more than flags_window_n "
                         f"{values['flags_window_n']}; using flags_min_n = flags_window_n")
         values["flags_min_n"] = values["flags_window_n"]
     values["custom_models"] = _custom_models(raw.get("custom_models"), values["host"], problems)
-    return Config(problems=problems, **values)
+    values["problems"] = problems
+    return values
+
+
+def parse_config(raw: Dict[str, Any]) -> Config:
+    """Validate a job configuration of the offline module (see `parse_settings`)."""
+    return Config(**parse_settings(raw, DEFAULTS, _PARSERS))

@@ -15,7 +15,7 @@ from .features import FeatureSpec, FeatureWindow
 from .flags import PersistenceFlagger
 from .netdata_source import NetdataSource, RowGatherer
 from .scoring import score_cycle
-from .train_worker import train_in_subprocess
+from .child_process import call_in_child
 from .training import TrainedState
 
 RETRY_TRAINING_EVERY_N = 30  # cycles between attempts while no model could be trained
@@ -109,7 +109,7 @@ class AnomaliesJob:
         """Worker thread: train in a child process; the result is picked up by collect()."""
         warnings: List[str] = []
         try:
-            outcome = train_in_subprocess(self.configuration, after, before)
+            outcome = call_in_child("anomalies.training:train_from_settings", self.configuration, after, before)
             warnings = outcome.warnings
             if outcome.state is not None:
                 self.log.info(f"trained {len(outcome.state.bank.names)} models in {outcome.seconds:.2f}s "

@@ -4,30 +4,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from .calibration import EmpiricalCalibrator
 from .columns import Column
-from .config import Config
+from .config import Config, parse_config
 from .features import FeatureSpec
+from .history import fetch_history
 from .models import detector_class, fit_scorer
 from .netdata_source import NetdataSource, import_netdata_pandas
+from .planning import ModelSpec, list_charts, plan_models
 from .scoring import ModelBank, TrainedModel
 
 Log = Callable[[str], None]
 MIN_TRAINING_ROWS = 10
 FALLBACK_MODEL = "pca"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What one model watches: a chart of the job's host, or a custom model."""
-
-    name: str
-    columns: Tuple[Column, ...]
-    normalize: bool = False
 
 
 @dataclass
@@ -37,55 +30,6 @@ class TrainedState:
     columns: List[Column]
     bank: ModelBank
     recent_values: np.ndarray
-
-
-def plan_models(config: Config, charts_by_host: Dict[str, Dict[str, List[str]]], warn: Log) -> List[ModelSpec]:
-    """Chart models (charts of the job's host matching `charts_regex`, minus excludes) and custom models
-    (dimensions that exist; each missing one is named in a warning)."""
-    specs = []
-    for chart_id, dims in sorted(charts_by_host.get(config.host, {}).items()):
-        if config.charts_regex.fullmatch(chart_id) and chart_id not in config.charts_to_exclude and dims:
-            specs.append(ModelSpec(chart_id, tuple(Column(config.host, chart_id, d) for d in dims)))
-    for custom in config.custom_models:
-        present = []
-        for column in custom.columns:
-            if column.host not in charts_by_host:
-                warn(f"custom_models[{custom.name}]: host '{column.host}' is not reachable; "
-                     f"skipping '{column.key()}'")
-            elif column.dim not in charts_by_host[column.host].get(column.chart, ()):
-                warn(f"custom_models[{custom.name}]: dimension '{column.chart}|{column.dim}' does not exist "
-                     f"on '{column.host}'; skipping it")
-            else:
-                present.append(column)
-        if present:
-            specs.append(ModelSpec(custom.name, tuple(present), config.custom_models_normalize))
-        else:
-            warn(f"custom_models[{custom.name}]: none of its dimensions exist; the model is not trained")
-    return specs
-
-
-def fetch_training_data(source: NetdataSource, specs: Sequence[ModelSpec], after: int, before: int,
-                        max_rows: int, warn: Log) -> Tuple[List[Column], np.ndarray]:
-    """The training window of every column the specs use, outer-joined on time and forward-filled."""
-    import pandas as pd
-
-    columns = list(dict.fromkeys(c for spec in specs for c in spec.columns))
-    frames = []
-    for host in dict.fromkeys(c.host for c in columns):
-        charts = list(dict.fromkeys(c.chart for c in columns if c.host == host))
-        try:
-            frame = source.training_window(host, charts, after, before, warn)
-        except Exception as error:  # noqa: BLE001 - any failure of one host must not stop the others
-            warn(f"cannot read the training window from '{host}': {error!r}")
-            continue
-        frames.append(frame.rename(columns=lambda name, h=host: f"{h}::{name}"))
-    if not frames:
-        return columns, np.empty((0, len(columns)))
-    # A young agent answers for the whole window with empty rows before its first sample: drop those, so
-    # the row count says how much history there really is.
-    data = pd.concat(frames, axis=1, join="outer").sort_index().ffill().dropna(how="all")
-    data = data.reindex(columns=[c.key() for c in columns]).tail(max_rows)
-    return columns, data.to_numpy(dtype=np.float64)
 
 
 def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.ndarray, config: Config,
@@ -159,19 +103,19 @@ def train(config: Config, after: int, before: int) -> TrainingOutcome:
     outcome.import_seconds = time.monotonic() - started
     started = time.monotonic()
     source = NetdataSource.for_config(config)
-    charts_by_host = {}
-    for host in config.hosts():
-        try:
-            charts_by_host[host] = source.chart_dimensions(host)
-        except Exception as error:  # noqa: BLE001 - an unreachable host must not stop the others
-            outcome.warnings.append(f"cannot list the charts of '{host}': {error!r}")
-    specs = plan_models(config, charts_by_host, outcome.warnings.append)
+    specs = plan_models(config, list_charts(source, config.hosts(), outcome.warnings.append),
+                        outcome.warnings.append)
     if not specs:
         outcome.warnings.append("no chart matches charts_regex and no custom model is usable: nothing to train")
         return outcome
-    columns, values = fetch_training_data(source, specs, after, before, config.train_max_n,
-                                          outcome.warnings.append)
+    columns = list(dict.fromkeys(c for spec in specs for c in spec.columns))
+    values = fetch_history(source, columns, after, before, config.train_max_n, outcome.warnings.append)
     outcome.state = train_models(specs, columns, values, config, outcome.warnings.append)
     outcome.rows = len(values)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def train_from_settings(configuration: Dict[str, Any], after: int, before: int) -> TrainingOutcome:
+    """`train` for a raw job configuration (what the training child process receives)."""
+    return train(parse_config(configuration), after, before)

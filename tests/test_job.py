@@ -9,7 +9,7 @@ import urllib3
 from anomalies.columns import Column
 from anomalies.job import AnomaliesJob
 from anomalies.netdata_source import NetdataSource
-from anomalies.training import ModelSpec, fetch_training_data
+from anomalies.history import fetch_history
 from fake_netdata import FakeNetdata, self_signed_certificate, wave
 
 
@@ -111,7 +111,7 @@ def test_a_young_agent_reports_only_the_rows_it_really_has():
     born = time.time() - 20
     young = {"system.cpu": {"user": lambda t: None if t < born else 1.0 + t % 7}}
     with FakeNetdata(young) as fake:
-        spec = ModelSpec("system.cpu", (Column(fake.host, "system.cpu", "user"),))
         now = int(time.time())
-        _, values = fetch_training_data(NetdataSource(), [spec], now - 300, now, 100000, print)
+        values = fetch_history(NetdataSource(), [Column(fake.host, "system.cpu", "user")], now - 300, now,
+                               100000, print)
     assert 18 <= len(values) <= 22 and np.isfinite(values).all()

@@ -19,7 +19,8 @@ from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
 from anomalies.models import PcaScorer, PyodScorer
 from anomalies.scoring import ModelBank, score_cycle
-from anomalies.training import ModelSpec, train_models
+from anomalies.planning import ModelSpec
+from anomalies.training import train_models
 
 Output = Tuple[str, str]  # (configuration name, view)
 SERVER, PER_METRIC, DIMENSIONS = "server model", "per-metric models", "per-dimension share"

@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A window of history for a set of columns on one or more hosts, as one numpy array."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .columns import Column
+from .netdata_source import NetdataSource
+
+Log = Callable[[str], None]
+
+
+def fetch_history(source: NetdataSource, columns: Sequence[Column], after: int, before: int,
+                  max_rows: int, warn: Log) -> np.ndarray:
+    """The history of `columns` between two timestamps (at most the last `max_rows` rows), one row per
+    second, outer-joined on time and forward-filled, through netdata-pandas (imported here, on first use)."""
+    import pandas as pd
+
+    frames = []
+    for host in dict.fromkeys(c.host for c in columns):
+        charts = list(dict.fromkeys(c.chart for c in columns if c.host == host))
+        try:
+            frame = source.training_window(host, charts, after, before, warn)
+        except Exception as error:  # noqa: BLE001 - any failure of one host must not stop the others
+            warn(f"cannot read the training window from '{host}': {error!r}")
+            continue
+        frames.append(frame.rename(columns=lambda name, h=host: f"{h}::{name}"))
+    if not frames:
+        return np.empty((0, len(columns)))
+    # A young agent answers for the whole window with empty rows before its first sample: drop those, so
+    # the row count says how much history there really is.
+    data = pd.concat(frames, axis=1, join="outer").sort_index().ffill().dropna(how="all")
+    data = data.reindex(columns=[c.key() for c in columns]).tail(max_rows)
+    return data.to_numpy(dtype=np.float64)

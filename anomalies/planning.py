@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Which models a job runs: one per chart matching the regex, one per usable custom model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Sequence, Tuple
+
+from .columns import Column
+from .config import CommonConfig
+from .netdata_source import NetdataSource
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What one model watches: a chart of the job's host, or a custom model."""
+
+    name: str
+    columns: Tuple[Column, ...]
+    normalize: bool = False
+
+
+def list_charts(source: NetdataSource, hosts: Sequence[str], warn: Log) -> Dict[str, Dict[str, List[str]]]:
+    """{host: {chart: [dimension names]}} of every host that answers; each one that does not is warned."""
+    charts_by_host = {}
+    for host in hosts:
+        try:
+            charts_by_host[host] = source.chart_dimensions(host)
+        except Exception as error:  # noqa: BLE001 - an unreachable host must not stop the others
+            warn(f"cannot list the charts of '{host}': {error!r}")
+    return charts_by_host
+
+
+def plan_models(config: CommonConfig, charts_by_host: Dict[str, Dict[str, List[str]]], warn: Log) -> List[ModelSpec]:
+    """Chart models (charts of the job's host matching `charts_regex`, minus excludes) and custom models
+    (dimensions that exist; each missing one is named in a warning)."""
+    specs = []
+    for chart_id, dims in sorted(charts_by_host.get(config.host, {}).items()):
+        if config.charts_regex.fullmatch(chart_id) and chart_id not in config.charts_to_exclude and dims:
+            specs.append(ModelSpec(chart_id, tuple(Column(config.host, chart_id, d) for d in dims)))
+    for custom in config.custom_models:
+        present = []
+        for column in custom.columns:
+            if column.host not in charts_by_host:
+                warn(f"custom_models[{custom.name}]: host '{column.host}' is not reachable; "
+                     f"skipping '{column.key()}'")
+            elif column.dim not in charts_by_host[column.host].get(column.chart, ()):
+                warn(f"custom_models[{custom.name}]: dimension '{column.chart}|{column.dim}' does not exist "
+                     f"on '{column.host}'; skipping it")
+            else:
+                present.append(column)
+        if present:
+            specs.append(ModelSpec(custom.name, tuple(present), config.custom_models_normalize))
+        else:
+            warn(f"custom_models[{custom.name}]: none of its dimensions exist; the model is not trained")
+    return specs
