@@ -26,7 +26,6 @@ COMMON_DEFAULTS: Dict[str, Any] = {
     "contamination": 0.001,
     "include_average_prob": True,
     "custom_models": [],
-    "custom_models_normalize": False,
     "flags_threshold": 99.9,
     "flags_min_n": 5,
     "flags_window_n": 10,
@@ -43,6 +42,7 @@ DEFAULTS: Dict[str, Any] = {
     "initial_train_data_after": 0,
     "initial_train_data_before": 0,
     "offset_n_secs": 0,
+    "custom_models_normalize": False,
 }
 
 
@@ -71,7 +71,6 @@ class CommonConfig:
     contamination: float
     include_average_prob: bool
     custom_models: Tuple[CustomModel, ...]
-    custom_models_normalize: bool
     flags_threshold: float
     flags_min_n: int
     flags_window_n: int
@@ -97,6 +96,7 @@ class Config(CommonConfig):
     initial_train_data_after: int
     initial_train_data_before: int
     offset_n_secs: int
+    custom_models_normalize: bool
 
 
 def non_negative_int(value: Any) -> int:
@@ -180,7 +180,6 @@ COMMON_PARSERS: Dict[str, Callable[[Any], Any]] = {
     "diffs_n": non_negative_int,
     "contamination": _fraction,
     "include_average_prob": _bool,
-    "custom_models_normalize": _bool,
     "flags_threshold": _percent,
     "flags_min_n": positive_int,
     "flags_window_n": positive_int,
@@ -196,6 +195,7 @@ _PARSERS: Dict[str, Callable[[Any], Any]] = {
     "initial_train_data_after": non_negative_int,
     "initial_train_data_before": non_negative_int,
     "offset_n_secs": non_negative_int,
+    "custom_models_normalize": _bool,
 }
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")

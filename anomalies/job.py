@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -13,29 +12,13 @@ from . import charts
 from .config import Config, parse_config
 from .features import FeatureSpec, FeatureWindow
 from .flags import PersistenceFlagger
+from .cycle import CycleResult, LatestReader, Logger, PauseReporter, chart_values
 from .netdata_source import NetdataSource, RowGatherer
 from .scoring import score_cycle
 from .child_process import call_in_child
 from .training import TrainedState
 
 RETRY_TRAINING_EVERY_N = 30  # cycles between attempts while no model could be trained
-MAX_SCORE = 1e6
-
-
-class Logger(Protocol):
-    def info(self, *msg: Any) -> None: ...
-    def warning(self, *msg: Any) -> None: ...
-    def error(self, *msg: Any) -> None: ...
-    def debug(self, *msg: Any) -> None: ...
-
-
-@dataclass
-class CycleResult:
-    """What one cycle produced: values by dimension id, and dimensions to add or remove."""
-
-    data: Dict[str, int]
-    added: List[Tuple[str, list]] = field(default_factory=list)
-    removed: List[Tuple[str, str]] = field(default_factory=list)
 
 
 class AnomaliesJob:
@@ -58,8 +41,8 @@ class AnomaliesJob:
         self.last_training_cycle: Optional[int] = None
         self.hold_cycles = 0
         self.last_data: Dict[str, int] = {}
-        self.unreachable: set = set()
-        self.incomplete: set = set()
+        self.reader = LatestReader(self.source, log)
+        self.pauses = PauseReporter(log)
         self._trainer: Optional[threading.Thread] = None
         self._trained: Optional[TrainedState] = None
         self._training_warnings: set = set()
@@ -169,7 +152,7 @@ class AnomaliesJob:
             self._start_training()
         if self.state is None or not self.state.bank.names:
             return result
-        row = self._read_latest()
+        row = self.reader.read(self.gatherer)
         if row is None:
             return result
         feature_row = self.window.push(row)
@@ -182,50 +165,9 @@ class AnomaliesJob:
             self.last_data = result.data
         return result
 
-    def _read_latest(self) -> Optional[np.ndarray]:
-        latest = {}
-        for host, chart_ids in self.gatherer.charts().items():
-            try:
-                latest[host] = self.source.latest(host, chart_ids)
-            except Exception as error:  # noqa: BLE001 - agent down or restarting: a gap, not a crash
-                if host not in self.unreachable:
-                    self.log.warning(f"cannot read latest values from '{host}': {error!r}; "
-                                     "its models pause until it answers")
-                self.unreachable.add(host)
-                continue
-            if host in self.unreachable:
-                self.log.info(f"'{host}' answers again")
-                self.unreachable.discard(host)
-        if not latest:
-            return None
-        return self.gatherer.row(latest)
-
     def _score(self, feature_row: np.ndarray, fresh: np.ndarray) -> Dict[str, int]:
         bank = self.state.bank
         cycle = score_cycle(bank, self.flagger, feature_row, fresh)
-        self._report_incomplete(bank.names, cycle.complete)
-        scored = np.flatnonzero(cycle.complete)
-        if len(scored) == 0:
-            return {}
-        values = {
-            charts.PROBABILITY: np.rint(cycle.probabilities[scored] * charts.VALUE_DIVISOR),
-            charts.ANOMALY: cycle.flags[scored],
-            charts.SCORE: np.rint(np.minimum(cycle.normalized[scored], MAX_SCORE) * charts.VALUE_DIVISOR),
-        }
-        data: Dict[str, int] = {}
-        for chart, chart_values in values.items():
-            ids = self.dimension_ids[chart]
-            data.update(zip([ids[i] for i in scored], chart_values.astype(np.int64).tolist()))
-        if self.config.include_average_prob:
-            data[charts.AVERAGE_PROB] = int(round(cycle.probabilities[scored].mean() * charts.VALUE_DIVISOR))
-        data[charts.ANOMALY_RATE] = int(round(100 * cycle.flags[scored].mean() * charts.VALUE_DIVISOR))
-        return data
-
-    def _report_incomplete(self, names: List[str], complete: np.ndarray) -> None:
-        """Log once when a model loses a value (NaN, Inf, dimension gone) and once when it is back."""
-        now_incomplete = {names[i] for i in np.flatnonzero(~complete)}
-        for name in sorted(now_incomplete - self.incomplete):
-            self.log.info(f"model '{name}': some of its dimensions have no finite value; paused")
-        for name in sorted((self.incomplete - now_incomplete) & set(names)):
-            self.log.info(f"model '{name}': all its dimensions have values again; resumed")
-        self.incomplete = now_incomplete
+        self.pauses.update(bank.names, cycle.complete)
+        return chart_values(self.dimension_ids, cycle.complete, cycle.probabilities, cycle.flags,
+                            cycle.normalized, self.config.include_average_prob)

@@ -32,9 +32,10 @@ def list_charts(source: NetdataSource, hosts: Sequence[str], warn: Log) -> Dict[
     return charts_by_host
 
 
-def plan_models(config: CommonConfig, charts_by_host: Dict[str, Dict[str, List[str]]], warn: Log) -> List[ModelSpec]:
+def plan_models(config: CommonConfig, charts_by_host: Dict[str, Dict[str, List[str]]], warn: Log,
+                normalize_custom: bool = False) -> List[ModelSpec]:
     """Chart models (charts of the job's host matching `charts_regex`, minus excludes) and custom models
-    (dimensions that exist; each missing one is named in a warning)."""
+    (dimensions that exist; each missing one is named in a warning), min-max scaled if `normalize_custom`."""
     specs = []
     for chart_id, dims in sorted(charts_by_host.get(config.host, {}).items()):
         if config.charts_regex.fullmatch(chart_id) and chart_id not in config.charts_to_exclude and dims:
@@ -51,7 +52,7 @@ def plan_models(config: CommonConfig, charts_by_host: Dict[str, Dict[str, List[s
             else:
                 present.append(column)
         if present:
-            specs.append(ModelSpec(custom.name, tuple(present), config.custom_models_normalize))
+            specs.append(ModelSpec(custom.name, tuple(present), normalize_custom))
         else:
             warn(f"custom_models[{custom.name}]: none of its dimensions exist; the model is not trained")
     return specs

@@ -104,7 +104,7 @@ def train(config: Config, after: int, before: int) -> TrainingOutcome:
     started = time.monotonic()
     source = NetdataSource.for_config(config)
     specs = plan_models(config, list_charts(source, config.hosts(), outcome.warnings.append),
-                        outcome.warnings.append)
+                        outcome.warnings.append, config.custom_models_normalize)
     if not specs:
         outcome.warnings.append("no chart matches charts_regex and no custom model is usable: nothing to train")
         return outcome

@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What every update cycle of either module does around its models: read the latest row from each host
+(an agent that is down is a gap, said once), say once when a model pauses or resumes, and turn one cycle's
+probabilities, flags and scores into chart values."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Set, Tuple
+
+import numpy as np
+
+from . import charts
+from .netdata_source import NetdataSource, RowGatherer
+
+MAX_SCORE = 1e6
+
+
+class Logger(Protocol):
+    def info(self, *msg: Any) -> None: ...
+    def warning(self, *msg: Any) -> None: ...
+    def error(self, *msg: Any) -> None: ...
+    def debug(self, *msg: Any) -> None: ...
+
+
+@dataclass
+class CycleResult:
+    """What one cycle produced: values by dimension id, and dimensions to add or remove."""
+
+    data: Dict[str, int]
+    added: List[Tuple[str, list]] = field(default_factory=list)
+    removed: List[Tuple[str, str]] = field(default_factory=list)
+
+
+class LatestReader:
+    """The newest value of every gathered column, one `allmetrics` request per host."""
+
+    def __init__(self, source: NetdataSource, log: Logger):
+        self.source = source
+        self.log = log
+        self.unreachable: Set[str] = set()
+
+    def read(self, gatherer: RowGatherer) -> Optional[np.ndarray]:
+        """One raw row (NaN where a host or dimension gave nothing), or None when no host answered."""
+        latest = {}
+        for host, chart_ids in gatherer.charts().items():
+            try:
+                latest[host] = self.source.latest(host, chart_ids)
+            except Exception as error:  # noqa: BLE001 - agent down or restarting: a gap, not a crash
+                if host not in self.unreachable:
+                    self.log.warning(f"cannot read latest values from '{host}': {error!r}; "
+                                     "its models pause until it answers")
+                self.unreachable.add(host)
+                continue
+            if host in self.unreachable:
+                self.log.info(f"'{host}' answers again")
+                self.unreachable.discard(host)
+        if not latest:
+            return None
+        return gatherer.row(latest)
+
+
+class PauseReporter:
+    """Logs once when a model loses a value (NaN, Inf, dimension gone) and once when it is back."""
+
+    def __init__(self, log: Logger):
+        self.log = log
+        self.paused: Set[str] = set()
+
+    def update(self, names: Sequence[str], complete: np.ndarray) -> None:
+        now_paused = {names[i] for i in np.flatnonzero(~complete)}
+        for name in sorted(now_paused - self.paused):
+            self.log.info(f"model '{name}': some of its dimensions have no finite value; paused")
+        for name in sorted((self.paused - now_paused) & set(names)):
+            self.log.info(f"model '{name}': all its dimensions have values again; resumed")
+        self.paused = now_paused
+
+
+def chart_values(dimension_ids: Dict[str, List[str]], complete: np.ndarray, probabilities: np.ndarray,
+                 flags: np.ndarray, normalized: np.ndarray, include_average_prob: bool) -> Dict[str, int]:
+    """python.d values of one cycle for the models that had complete input (the others leave a gap)."""
+    scored = np.flatnonzero(complete)
+    if len(scored) == 0:
+        return {}
+    values = {
+        charts.PROBABILITY: np.rint(probabilities[scored] * charts.VALUE_DIVISOR),
+        charts.ANOMALY: flags[scored],
+        charts.SCORE: np.rint(np.minimum(normalized[scored], MAX_SCORE) * charts.VALUE_DIVISOR),
+    }
+    data: Dict[str, int] = {}
+    for chart, chart_values_ in values.items():
+        ids = dimension_ids[chart]
+        data.update(zip([ids[i] for i in scored], chart_values_.astype(np.int64).tolist()))
+    if include_average_prob:
+        data[charts.AVERAGE_PROB] = int(round(probabilities[scored].mean() * charts.VALUE_DIVISOR))
+    data[charts.ANOMALY_RATE] = int(round(100 * flags[scored].mean() * charts.VALUE_DIVISOR))
+    return data
