@@ -220,7 +220,7 @@ say "Installing the anomalies package and its dependencies into $VENV (pip; the 
 
 # --- collectors, symlinks, conf ----------------------------------------------------------
 mkdir -p "$PREFIX/collectors" "$PREFIX/conf.d" "$MODULES_DIR" "$CONFIG_DIR/python.d"
-install -m 0644 "$REPO"/collectors/*.chart.py "$PREFIX/collectors/"
+install -m 0644 "$REPO"/collectors/*.py "$PREFIX/collectors/"
 for f in "$REPO"/conf.d/*.conf; do if [ -e "$f" ]; then install -m 0644 "$f" "$PREFIX/conf.d/"; fi; done
 chmod -R a+rX "$PREFIX"
 for f in "$PREFIX"/collectors/*.chart.py; do

@@ -2,7 +2,7 @@
 """A window of history for a set of columns on one or more hosts, as one numpy array."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, List, Sequence, Tuple
 
 import numpy as np
 
@@ -34,3 +34,11 @@ def fetch_history(source: NetdataSource, columns: Sequence[Column], after: int, 
     data = pd.concat(frames, axis=1, join="outer").sort_index().ffill().dropna(how="all")
     data = data.reindex(columns=[c.key() for c in columns]).tail(max_rows)
     return data.to_numpy(dtype=np.float64)
+
+
+def fetch_history_in_child(settings: Tuple[Any, ...], columns: Sequence[Column], after: int, before: int,
+                           max_rows: int) -> Tuple[np.ndarray, List[str]]:
+    """`fetch_history` from `NetdataSource.settings`, for a child process: (values, warnings)."""
+    warnings: List[str] = []
+    values = fetch_history(NetdataSource(*settings), columns, after, before, max_rows, warnings.append)
+    return values, warnings

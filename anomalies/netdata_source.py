@@ -32,6 +32,7 @@ class NetdataSource:
 
     def __init__(self, protocol: str = "http", username: Optional[str] = None, password: Optional[str] = None,
                  tls_verify: Any = True, timeout: float = 5.0):
+        self.settings = (protocol, username, password, tls_verify, timeout)  # picklable: rebuilds this source
         self.protocol = protocol
         self.auth = (username, password) if username and password else None
         self.tls_verify = tls_verify

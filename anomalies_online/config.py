@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Settings of the streaming module: the keys it shares with `anomalies` plus its own; defaults live here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict
+
+from anomalies.config import (COMMON_DEFAULTS, COMMON_PARSERS, CommonConfig, non_negative_int, one_of,
+                              parse_settings, positive_int)
+
+MODELS = ("zscore", "rrcf", "xstream", "hst", "rshash", "loda")
+
+DEFAULTS: Dict[str, Any] = {
+    **COMMON_DEFAULTS,
+    # Streaming scores come in runs (one excursion is several high samples in a row), so persistence
+    # filters less than offline: at 99.99 a stationary stream gives no flag in a day, at 99.9 several.
+    "flags_threshold": 99.99,
+    "model": "zscore",
+    # how many recent samples a model adapts to: the span of the running mean and variance that
+    # standardise its input, and the number of its recent scores the probability is read against
+    "window_n": 3600,
+    # samples after (re)start without flags, while the window of scores fills
+    "warmup_n": 1000,
+    # seconds of history to learn from at start (0: start cold)
+    "warm_start_secs": 3600,
+    # rrcf only: trees in the forest, points per tree, consecutive feature vectors per point
+    "num_trees": 10,
+    "tree_size": 256,
+    "shingle_size": 1,
+}
+
+PARSERS: Dict[str, Callable[[Any], Any]] = {
+    **COMMON_PARSERS,
+    "model": one_of(MODELS),
+    "window_n": positive_int,
+    "warmup_n": non_negative_int,
+    "warm_start_secs": non_negative_int,
+    "num_trees": positive_int,
+    "tree_size": positive_int,
+    "shingle_size": positive_int,
+}
+
+
+@dataclass(kw_only=True)
+class OnlineConfig(CommonConfig):
+    """Validated settings of the streaming module; see DEFAULTS."""
+
+    model: str
+    window_n: int
+    warmup_n: int
+    warm_start_secs: int
+    num_trees: int
+    tree_size: int
+    shingle_size: int
+
+
+def parse_config(raw: Dict[str, Any]) -> OnlineConfig:
+    """Validate a job configuration of the streaming module; each invalid value is one line in `problems`."""
+    return OnlineConfig(**parse_settings(raw, DEFAULTS, PARSERS))

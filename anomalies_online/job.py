@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One python.d job of the `anomalies_online` module: every cycle each model scores and learns the newest
+sample; at start the models can first learn the last `warm_start_secs` of history in the background."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from anomalies import charts
+from anomalies.child_process import call_in_child
+from anomalies.cycle import CycleResult, LatestReader, Logger, PauseReporter, chart_values
+from anomalies.features import FeatureSpec, FeatureWindow
+from anomalies.flags import PersistenceFlagger
+from anomalies.netdata_source import NetdataSource, RowGatherer
+from anomalies.planning import list_charts, plan_models
+
+from .config import OnlineConfig, parse_config
+from .stream import StreamingBank, stream_cycle
+
+REPLAN_EVERY_N = 300  # cycles between looks for new or vanished charts
+RETRY_PLAN_EVERY_N = 30  # cycles between looks while there is no model at all
+WARM_START_TIMEOUT_S = 600
+
+
+class OnlineJob:
+    """Config → streaming models → per-cycle probability, flag and score per model."""
+
+    def __init__(self, configuration: Dict[str, Any], log: Logger, module: str = "anomalies_online"):
+        self.log = log
+        self.module = module
+        self.config: OnlineConfig = parse_config(configuration)
+        self.feature_spec = FeatureSpec(self.config.diffs_n, self.config.smooth_n, self.config.lags_n)
+        self.flagger = PersistenceFlagger(self.config.flags_threshold, self.config.flags_min_n,
+                                          self.config.flags_window_n)
+        self.source = NetdataSource.for_config(self.config)
+        self.bank = StreamingBank(self.config, self.feature_spec)
+        self.reader = LatestReader(self.source, log)
+        self.pauses = PauseReporter(log)
+        self.gatherer: Optional[RowGatherer] = None
+        self.window: Optional[FeatureWindow] = None
+        self.dimension_ids: Dict[str, List[str]] = {}
+        self.cycle = 0
+        self.last_plan_cycle: Optional[int] = None
+        self._plan_warnings: set = set()
+        self._warm_starter: Optional[threading.Thread] = None
+        self._warm_start_done = self.config.warm_start_secs == 0
+
+    def chart_definitions(self) -> Tuple[List[str], Dict[str, dict]]:
+        return charts.definitions(self.module, self.config.include_average_prob)
+
+    def check(self) -> bool:
+        """Report every configuration problem once; the job runs with defaults in their place."""
+        for problem in self.config.problems:
+            self.log.error(problem)
+        if self.config.tls_verify is False and self.config.protocol == "https":
+            self.log.warning("tls_verify is false: TLS certificates of the Netdata API are not verified")
+        return True
+
+    # -- which models ----------------------------------------------------------------------------------
+
+    def _replan(self, result: CycleResult) -> None:
+        """Models for the charts and custom models that exist now; new ones start, gone ones stop."""
+        self.last_plan_cycle = self.cycle
+        warnings: List[str] = []
+        charts_by_host = list_charts(self.source, self.config.hosts(), warnings.append)
+        specs = plan_models(self.config, charts_by_host, warnings.append) if charts_by_host else None
+        for warning in warnings:
+            if warning not in self._plan_warnings:
+                self.log.warning(warning)
+        self._plan_warnings = set(warnings)
+        if specs is None:
+            return  # no host answered: keep what we have
+        old_columns = self.bank.columns
+        added, removed = self.bank.replan(specs)
+        for name in added:
+            result.added.extend(charts.model_dimensions(name))
+        for name in removed:
+            result.removed.extend((chart, dim[0]) for chart, dim in charts.model_dimensions(name))
+        self.flagger.forget(removed)
+        self.dimension_ids = {chart: [charts.dimension_id(name, chart) for name in self.bank.names]
+                              for chart in charts.ORDER}
+        if self.bank.columns != old_columns:
+            self.gatherer = RowGatherer(self.bank.columns)
+            self.window = FeatureWindow(self.feature_spec, np.empty((0, len(self.bank.columns))))
+        if added:
+            self.log.info(f"{len(self.bank.names)} streaming models ({self.config.model}); new: {len(added)}")
+        if not self._warm_start_done and self.bank.models:
+            self._warm_start_done = True
+            self._start_warm_start()
+
+    # -- warm start ------------------------------------------------------------------------------------
+
+    def _start_warm_start(self) -> None:
+        before = int(time.time())
+        after = before - self.config.warm_start_secs
+        self._warm_starter = threading.Thread(target=self._warm_start, args=(after, before), daemon=True,
+                                              name=f"{self.module}-warm-start")
+        self._warm_starter.start()
+
+    def _warm_start(self, after: int, before: int) -> None:
+        """Worker thread: read the history in a child process (pandas stays out of the plugin), then let
+        every model learn it. collect() leaves the models alone until this is done."""
+        started = time.monotonic()
+        try:
+            values, warnings = call_in_child("anomalies.history:fetch_history_in_child", self.source.settings,
+                                             self.bank.columns, after, before, self.config.warm_start_secs,
+                                             timeout=WARM_START_TIMEOUT_S)
+            for warning in warnings:
+                self.log.warning(f"warm start: {warning}")
+            rows = self.bank.learn_history(values)
+            self.log.info(f"warm start: {len(self.bank.models)} models learned {rows} samples of history "
+                          f"in {time.monotonic() - started:.1f}s")
+        except Exception as error:  # noqa: BLE001 - a failed warm start only means a cold start
+            self.log.warning(f"warm start failed ({error!r}); the models start cold")
+
+    # -- every cycle -----------------------------------------------------------------------------------
+
+    def collect(self) -> CycleResult:
+        """One update cycle: look for new charts when due, read the newest values, score and learn them."""
+        self.cycle += 1
+        result = CycleResult({})
+        warming = self._warm_starter is not None and self._warm_starter.is_alive()
+        if not warming and self._replan_due():
+            self._replan(result)
+        if self.gatherer is None or not self.bank.models:
+            return result
+        row = self.reader.read(self.gatherer)
+        if row is None:
+            return result
+        feature_row = self.window.push(row)
+        if feature_row is None or warming:
+            return result
+        cycle = stream_cycle(self.bank, self.flagger, feature_row, np.isfinite(row))
+        self.pauses.update(self.bank.names, cycle.complete)
+        ready = cycle.complete & np.isfinite(cycle.probabilities)  # rrcf's first shingle has no score yet
+        result.data = chart_values(self.dimension_ids, ready, cycle.probabilities, cycle.flags,
+                                   cycle.normalized, self.config.include_average_prob)
+        return result
+
+    def _replan_due(self) -> bool:
+        if self.last_plan_cycle is None:
+            return True
+        every = REPLAN_EVERY_N if self.bank.models else RETRY_PLAN_EVERY_N
+        return self.cycle - self.last_plan_cycle >= every
