@@ -100,23 +100,25 @@ restart_agent() {
     fi
 }
 
-# Poll /api/v1/charts until a chart with an "anomalies." context has dimensions and fresh data.
+# Poll /api/v1/charts until every installed module has a chart (context "<module>.*") with dimensions and
+# fresh data; prints their ids.
 wait_for_charts() {
     local since="$1"
-    "$PY" - "$NETDATA_URL" "$WAIT_S" "$since" <<'EOF'
+    "$PY" - "$NETDATA_URL" "$WAIT_S" "$since" "${MODULES[@]}" <<'EOF'
 import json, sys, time, urllib.request
-url, wait_s, since = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+url, wait_s, since, modules = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 start = time.monotonic()
-error, next_note = None, 30
+error, next_note, found = None, 30, {}
 while True:
     try:
         with urllib.request.urlopen(url + "/api/v1/charts", timeout=10) as response:
             charts = json.loads(response.read().decode()).get("charts", {})
-        found = sorted(c["id"] for c in charts.values()
-                       if str(c.get("context", "")).startswith("anomalies.")
-                       and c.get("dimensions") and (c.get("last_entry") or 0) >= since)
-        if found:
-            print(" ".join(found))
+        found = {m: sorted(c["id"] for c in charts.values()
+                           if str(c.get("context", "")).startswith(m + ".")
+                           and c.get("dimensions") and (c.get("last_entry") or 0) >= since)
+                 for m in modules}
+        if all(found.values()):
+            print(" ".join(i for ids in found.values() for i in ids))
             sys.exit(0)
         error = None
     except (OSError, ValueError) as exc:
@@ -125,6 +127,9 @@ while True:
     if elapsed >= wait_s:
         if error:
             print("    last API error: %s" % error, file=sys.stderr)
+        else:
+            print("    no charts with data yet from: %s" % " ".join(m for m in modules if not found.get(m)),
+                  file=sys.stderr)
         sys.exit(1)
     if elapsed >= next_note:
         print("    still waiting for anomaly charts (%ds of %ds)..." % (elapsed, wait_s), file=sys.stderr)

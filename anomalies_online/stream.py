@@ -72,7 +72,7 @@ class StreamingBank:
                 model = StreamingModel(spec, RunningStandardizer(len(feature_index), self.config.window_n),
                                        make_detector(self.config, len(feature_index)),
                                        RollingCalibrator(self.config.window_n, self.config.contamination),
-                                       column_index, feature_index, self.config.warmup_n // 2)
+                                       column_index, feature_index, self.config.warmup_n // 10)
             model.column_index, model.feature_index = column_index, feature_index
             models.append(model)
         old_names = set(self.names)
@@ -82,8 +82,8 @@ class StreamingBank:
         return added, sorted(old_names - set(self.names))
 
     def warm(self) -> np.ndarray:
-        """Per model: has it learned `warmup_n` samples (so its flags count)? The first half of the warm-up
-        lets the detector settle, the second half fills its calibration window."""
+        """Per model: has it learned `warmup_n` samples (so its flags count)? The first tenth of the warm-up
+        lets the detector settle, the rest fills its calibration window."""
         return np.array([m.standardizer.n_seen_ >= self.config.warmup_n for m in self.models], dtype=bool)
 
     def learn_history(self, values: np.ndarray) -> int:

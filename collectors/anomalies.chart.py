@@ -13,4 +13,4 @@ disabled_by_default = True
 update_every = 1
 priority = 90000
 
-Service = service_class('anomalies.job:AnomaliesJob', 'anomalies')
+Service = service_class('anomalies.job:AnomaliesJob', 'anomalies', __name__)

@@ -13,4 +13,4 @@ disabled_by_default = True
 update_every = 1
 priority = 90010
 
-Service = service_class('anomalies_online.job:OnlineJob', 'anomalies_online')
+Service = service_class('anomalies_online.job:OnlineJob', 'anomalies_online', __name__)

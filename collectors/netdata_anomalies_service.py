@@ -25,8 +25,9 @@ def add_venv_to_path():
     return os.path.abspath(venv), bool(site_dirs)
 
 
-def service_class(job_path, module):
-    """A python.d `Service` whose jobs are `job_path` ('package.module:Class') objects."""
+def service_class(job_path, module, chart_module):
+    """A python.d `Service` whose jobs are `job_path` ('package.module:Class') objects. `chart_module` is
+    the `__name__` of the *.chart.py file: python.d names charts and logs after the Service's module."""
     venv, venv_found = add_venv_to_path()
     module_name, class_name = job_path.split(':')
     try:
@@ -70,4 +71,5 @@ def service_class(job_path, module):
         def get_data(self):
             return self.data
 
+    Service.__module__ = chart_module
     return Service

@@ -38,6 +38,13 @@ local:
   train_no_prediction_n: 2
   update_every: 1
 """
+FAST_ONLINE_CONF = """\
+local:
+  name: 'local'
+  host: '{host}'
+  charts_regex: 'system\\.(cpu|load|ram)$'
+  warmup_n: 60
+"""
 
 # (Re)starts the private agent in its own session; its pid (= process group) goes to a pid file.
 RESTART_SH = """\
@@ -89,12 +96,16 @@ def _run(args, env, timeout):
     return result
 
 
+BOTH_MODULES = {"anomalies.probability", "anomalies.anomaly", "anomalies_online.probability",
+                "anomalies_online.anomaly"}
+
+
 def _anomaly_contexts(agent, wait_s=30.0):
-    """Contexts of the agent's anomalies.* charts, waiting a little for both of them to show up."""
+    """Contexts of the agent's anomalies.* and anomalies_online.* charts, waiting a little for them."""
     deadline = time.monotonic() + wait_s
     while True:
-        contexts = {c["context"] for c in agent.charts().values() if c["context"].startswith("anomalies.")}
-        if {"anomalies.probability", "anomalies.anomaly"} <= contexts or time.monotonic() > deadline:
+        contexts = {c["context"] for c in agent.charts().values() if c["context"].startswith("anomalies")}
+        if BOTH_MODULES <= contexts or time.monotonic() > deadline:
             return contexts
         time.sleep(1)
 
@@ -113,6 +124,7 @@ def test_install_reinstall_uninstall(tmp_path, request):
     # The user's own job config exists before the install: install.sh must leave it alone.
     user_conf = agent.config_dir / "python.d" / "anomalies.conf"
     user_conf.write_text(FAST_CONF.format(host=agent.host))
+    (agent.config_dir / "python.d" / "anomalies_online.conf").write_text(FAST_ONLINE_CONF.format(host=agent.host))
     user_conf_before = user_conf.read_text()
 
     prefix = tmp_path / "prefix"
@@ -129,12 +141,13 @@ def test_install_reinstall_uninstall(tmp_path, request):
     first = _run([], env, timeout=1800)
     assert first.returncode == 0, first.stdout
     assert f"http://{agent.host}/" in first.stdout
-    assert {"anomalies.probability", "anomalies.anomaly"} <= _anomaly_contexts(agent)
+    assert BOTH_MODULES <= _anomaly_contexts(agent)  # both modules run side by side from one install
 
     link = agent.user_modules_dir / "anomalies.chart.py"
     assert link.is_symlink()
     assert link.resolve() == (prefix / "collectors" / "anomalies.chart.py").resolve()
     assert re.search(r"^anomalies: yes$", (agent.config_dir / "python.d.conf").read_text(), re.M)
+    assert re.search(r"^anomalies_online: yes$", (agent.config_dir / "python.d.conf").read_text(), re.M)
     assert user_conf.read_text() == user_conf_before
     if (REPO / "conf.d" / "anomalies.conf").exists():
         assert f"Keeping your {user_conf}" in first.stdout

@@ -24,6 +24,7 @@ from anomalies.job import RETRY_TRAINING_EVERY_N
 
 from .data import Series
 from .detectors import CollectorDetector, NetdataKMeans, Output
+from .online import replay_online
 
 
 def schedule(series: Series) -> Dict[str, int]:
@@ -44,9 +45,9 @@ class Task:
     """One replay: a series, the settings (parse_config keys, sample-scaled) and what to compute."""
 
     series: Series
-    kind: str  # "collector" or "kmeans"
+    kind: str  # "collector", "kmeans" or "online"
     settings: Dict
-    rules: Dict[str, str]  # configuration name -> "ours" / "upstream" (collector), or {name: "kmeans"}
+    rules: Dict[str, str]  # configuration name -> "ours" / "upstream" (collector), "kmeans" or "online"
 
     def config(self) -> Config:
         settings = {k: v for k, v in self.settings.items() if k not in BENCH_SETTINGS}
@@ -58,6 +59,8 @@ class Task:
     def cost(self) -> float:
         """A rough guess of the relative run time, to start the longest replays first."""
         per_metric = self.settings.get("per_metric", True) and self.kind == "collector"
+        if self.kind == "online":
+            return len(self.series.test) * ONLINE_COST.get(self.settings.get("model", "zscore"), 1)
         return len(self.series.test) * (1 + len(self.series.train) / 5000) * (
             1 + len(self.series.metrics) * per_metric) * (
             4 if self.settings.get("model", "pca") in ("iforest", "copod", "ecod", "loda") else 1)
@@ -75,9 +78,16 @@ class Result:
     warnings: List[str] = field(default_factory=list)
 
 
+# Relative cost per row of the streaming models, measured one row at a time (zscore = 1).
+ONLINE_COST = {"zscore": 1, "loda": 4, "rshash": 8, "hst": 30, "rrcf": 40, "xstream": 60}
+
+
 def run(task: Task) -> Result:
     started = time.monotonic()
     series = task.series
+    if task.kind == "online":
+        outputs, probability, flag, seconds = replay_online(series, list(task.rules), task.settings)
+        return Result(series, outputs, probability.astype(np.float32), flag, seconds, 0, 0.0)
     config = task.config()
     if task.kind == "kmeans":
         detector = NetdataKMeans(next(iter(task.rules)), len(series.metrics), series.interval_s)
@@ -129,7 +139,7 @@ def tasks_for(series: Series, configurations: List[Tuple[str, str, Dict]]) -> Li
     and "upstream" rules) share one replay, i.e. the same trained models."""
     grouped: Dict[Tuple[str, str], Task] = {}
     for name, rule, settings in configurations:
-        kind = "kmeans" if rule == "kmeans" else "collector"
+        kind = rule if rule in ("kmeans", "online") else "collector"
         key = (kind, repr(sorted(settings.items())))
         task = grouped.setdefault(key, Task(series, kind, dict(settings), {}))
         task.rules[name] = rule
