@@ -114,7 +114,7 @@ def module_can_import_package() -> bool:
             "sys.path.append('/usr/lib/netdata/python.d/python_modules')\n"
             "from importlib.machinery import SourceFileLoader\n"
             f"module = SourceFileLoader('anomalies_probe', {str(OUR_MODULE)!r}).load_module()\n"
-            "sys.exit(0 if getattr(module, 'IMPORT_ERROR', None) is None else 1)\n")
+            "sys.exit(0 if module.Service.job_import_error is None else 1)\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["NETDATA_ANOMALIES_VENV"] = str(OUR_VENV)
     probe = subprocess.run([SYSTEM_PYTHON, "-c", code], cwd="/", capture_output=True, text=True, timeout=120, env=env)

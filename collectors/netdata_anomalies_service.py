@@ -39,6 +39,8 @@ def service_class(job_path, module, chart_module):
     class Service(SimpleService):
         """python.d job: charts come from the job object, dimensions follow the models it runs."""
 
+        job_import_error = import_error
+
         def __init__(self, configuration=None, name=None):
             SimpleService.__init__(self, configuration=configuration, name=name)
             self.job = None

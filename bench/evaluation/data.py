@@ -27,7 +27,7 @@ class Series:
     metrics: List[str]
     train: np.ndarray  # rows × metrics
     test: np.ndarray  # rows × metrics
-    labels: np.ndarray  # 0/1 per test row
+    labels: np.ndarray  # 0/1 per test row (-1: not judged)
     interval_s: float  # seconds between rows
 
     def truncated(self, train_rows: int, test_rows: int) -> "Series":

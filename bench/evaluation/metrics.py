@@ -9,6 +9,9 @@
 - Detection delay: rows from an event's start to its first flag, over found events.
 - Point-adjusted F1 (a found event counts all its rows as detected; flatters; for comparison with the
   literature only), beside the PA-F1 of random flags raised at the same rate.
+
+Label -1 marks rows that are not judged (a recording's unplanned activity, known but not a planned fault):
+they count neither as normal nor as anomalous, and a run of flags touching them is no false alarm.
 """
 from __future__ import annotations
 
@@ -63,6 +66,8 @@ def _f1(precision: float, recall: float) -> float:
 
 
 def point_adjusted_f1(labels: np.ndarray, flags: np.ndarray) -> float:
+    judged = labels >= 0
+    labels, flags = labels[judged], flags[judged]
     adjusted = flags.astype(bool).copy()
     for start, end in runs(labels == 1):
         if adjusted[start:end].any():
@@ -85,7 +90,9 @@ def score_series(dataset: str, series: str, labels: np.ndarray, probability: np.
             found += 1
             delays.append(int(hits[0]))
     false_alarms = sum(1 for start, end in runs(flags) if not labels[start:end].any())
-    auc = float(average_precision_score(labels, probability)) if labels.any() else float("nan")
+    judged = labels >= 0
+    auc = float(average_precision_score(labels[judged], np.asarray(probability)[judged])) if (labels == 1).any() \
+        else float("nan")
     rate = float(flags.mean())
     rng = np.random.default_rng(seed)
     random_flags = rng.random(len(flags)) < rate
@@ -136,5 +143,7 @@ def pooled_auc_pr(labels: Sequence[np.ndarray], probabilities: Sequence[np.ndarr
     """AUC-PR over the concatenation of series (meaningful when probabilities share a scale)."""
     from sklearn.metrics import average_precision_score
 
-    labels = np.concatenate(labels)
-    return float(average_precision_score(labels, np.concatenate(probabilities))) if labels.any() else float("nan")
+    labels, probabilities = np.concatenate(labels), np.concatenate(probabilities)
+    judged = labels >= 0
+    return float(average_precision_score(labels[judged], probabilities[judged])) if (labels == 1).any() \
+        else float("nan")
