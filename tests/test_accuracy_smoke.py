@@ -17,7 +17,8 @@ DATA = os.path.join(REPO, "..", "shared", "eval")
 EXPECTED = ["ours-pca (defaults) · server model", "ours-pca (defaults) · per-metric models",
             "upstream-pca (predict_proba/predict) · server model",
             "upstream-pca (predict_proba/predict) · per-metric models",
-            "netdata-kmeans · per-dimension share", "ours-hbos · server model"]
+            "netdata-kmeans · per-dimension share", "ours-hbos · server model",
+            "online-zscore (defaults) · server model"]
 FRACTIONS = ["AUC-PR", "Event F1", "P", "R", "F1 mean/series", "PA-F1 (flatters; literature only)",
              "random PA-F1"]
 

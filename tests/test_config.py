@@ -1,22 +1,26 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from pathlib import Path
 
+import pytest
 import yaml
 
 from anomalies.columns import Column
 from anomalies.config import DEFAULTS, MODELS, parse_config
 from anomalies.planning import plan_models
+from anomalies_online import config as online_config
 
-SHIPPED_CONF = Path(__file__).resolve().parents[1] / "conf.d" / "anomalies.conf"
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf.d"
 
 
-def test_shipped_conf_states_the_defaults():
-    job = yaml.safe_load(SHIPPED_CONF.read_text())["local"]
+@pytest.mark.parametrize("module, defaults", [("anomalies", DEFAULTS), ("anomalies_online", online_config.DEFAULTS)])
+def test_shipped_conf_states_the_defaults(module, defaults):
+    shipped = CONF_DIR / f"{module}.conf"
+    job = yaml.safe_load(shipped.read_text())["local"]
     stated = {key: value for key, value in job.items() if key != "name"}
-    assert stated == {key: DEFAULTS[key] for key in stated}
-    commented = {line.strip().lstrip("# ").split(":")[0] for line in SHIPPED_CONF.read_text().splitlines()
+    assert stated == {key: defaults[key] for key in stated}
+    commented = {line.strip().lstrip("# ").split(":")[0] for line in shipped.read_text().splitlines()
                  if line.strip().startswith("# ") and ":" in line}
-    assert set(DEFAULTS) - set(stated) <= commented | {"custom_models"}
+    assert set(defaults) - set(stated) <= commented | {"custom_models"}
 
 
 def test_upstream_config_works_unchanged():
