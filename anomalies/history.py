@@ -18,8 +18,9 @@ def fetch_history(source: NetdataSource, columns: Sequence[Column], after: int, 
     second, outer-joined on time and forward-filled, through netdata-pandas (imported here, on first use)."""
     import pandas as pd
 
+    hosts = list(dict.fromkeys(c.host for c in columns))
     frames = []
-    for host in dict.fromkeys(c.host for c in columns):
+    for host in hosts:
         charts = list(dict.fromkeys(c.chart for c in columns if c.host == host))
         try:
             frame = source.training_window(host, charts, after, before, warn)
@@ -29,16 +30,10 @@ def fetch_history(source: NetdataSource, columns: Sequence[Column], after: int, 
         frames.append(frame.rename(columns=lambda name, h=host: f"{h}::{name}"))
     if not frames:
         return np.empty((0, len(columns)))
+    # netdata-pandas sorted and forward-filled each host's frame; several hosts are joined on time here.
+    data = frames[0] if len(frames) == 1 else pd.concat(frames, axis=1, join="outer").sort_index().ffill()
+    values = data.reindex(columns=[c.key() for c in columns]).to_numpy(dtype=np.float64)
     # A young agent answers for the whole window with empty rows before its first sample: drop those, so
     # the row count says how much history there really is.
-    data = pd.concat(frames, axis=1, join="outer").sort_index().ffill().dropna(how="all")
-    data = data.reindex(columns=[c.key() for c in columns]).tail(max_rows)
-    return data.to_numpy(dtype=np.float64)
-
-
-def fetch_history_in_child(settings: Tuple[Any, ...], columns: Sequence[Column], after: int, before: int,
-                           max_rows: int) -> Tuple[np.ndarray, List[str]]:
-    """`fetch_history` from `NetdataSource.settings`, for a child process: (values, warnings)."""
-    warnings: List[str] = []
-    values = fetch_history(NetdataSource(*settings), columns, after, before, max_rows, warnings.append)
-    return values, warnings
+    values = values[~np.isnan(values).all(axis=1)]
+    return values[-max_rows:]

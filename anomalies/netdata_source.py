@@ -77,12 +77,14 @@ class NetdataSource:
         netdata_pandas = import_netdata_pandas()
         user, password = self.auth or (None, None)
         # host_prefix=True names columns 'host:chart|dim' and joins on time alone: 40% faster than the
-        # (host, time) index netdata-pandas builds otherwise. The prefix is taken off again here.
+        # (host, time) index netdata-pandas builds otherwise (the prefix is taken off again here);
+        # numeric_only=False skips a per-chart dtype pass: Netdata's values are numbers or null anyway.
         with _bound_netdata_pandas(netdata_pandas, self.ssl_context, log):
             frame = netdata_pandas.get_data(hosts=[host], charts=list(charts), after=after, before=before,
                                             user=user, pwd=password, protocol=self.protocol,
                                             verify=self.tls_verify, timeout=max(60, int(self.timeout)),
-                                            sort_cols=False, host_prefix=True, host_sep=":")
+                                            sort_cols=False, numeric_only=False, host_prefix=True,
+                                            host_sep=":")
         prefix = f"{host}:"
         return frame.rename(columns=lambda name: name[len(prefix):] if name.startswith(prefix) else name)
 
