@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 import numpy as np
 
 from . import charts
+from .config import CommonConfig
 from .netdata_source import NetdataSource, RowGatherer
 
 MAX_SCORE = 1e6
@@ -29,6 +30,30 @@ class CycleResult:
     data: Dict[str, int]
     added: List[Tuple[str, list]] = field(default_factory=list)
     removed: List[Tuple[str, str]] = field(default_factory=list)
+
+
+def report_config_problems(config: CommonConfig, log: Logger) -> bool:
+    """A job's check(): every configuration problem once (the job runs with defaults in their place)."""
+    for problem in config.problems:
+        log.error(problem)
+    if config.tls_verify is False and config.protocol == "https":
+        log.warning("tls_verify is false: TLS certificates of the Netdata API are not verified")
+    return True
+
+
+class RepeatFilter:
+    """Logs the warnings of a recurring step (a training, a look for charts), except those the previous
+    run of that step already said."""
+
+    def __init__(self, log: Logger):
+        self.log = log
+        self.said: Set[str] = set()
+
+    def log_new(self, warnings: Sequence[str]) -> None:
+        for warning in warnings:
+            if warning not in self.said:
+                self.log.warning(warning)
+        self.said = set(warnings)
 
 
 class LatestReader:

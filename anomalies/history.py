@@ -37,3 +37,11 @@ def fetch_history(source: NetdataSource, columns: Sequence[Column], after: int, 
     # the row count says how much history there really is.
     values = values[~np.isnan(values).all(axis=1)]
     return values[-max_rows:]
+
+
+def fetch_history_in_child(settings: Tuple[Any, ...], columns: Sequence[Column], after: int, before: int,
+                           max_rows: int) -> Tuple[np.ndarray, List[str]]:
+    """`fetch_history` from `NetdataSource.settings`, for a child process: (values, warnings)."""
+    warnings: List[str] = []
+    values = fetch_history(NetdataSource(*settings), columns, after, before, max_rows, warnings.append)
+    return values, warnings

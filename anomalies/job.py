@@ -12,7 +12,8 @@ from . import charts
 from .config import Config, parse_config
 from .features import FeatureSpec, FeatureWindow
 from .flags import PersistenceFlagger
-from .cycle import CycleResult, LatestReader, Logger, PauseReporter, chart_values
+from .cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
+                    report_config_problems)
 from .netdata_source import NetdataSource, RowGatherer
 from .scoring import score_cycle
 from .child_process import call_in_child
@@ -45,7 +46,7 @@ class AnomaliesJob:
         self.pauses = PauseReporter(log)
         self._trainer: Optional[threading.Thread] = None
         self._trained: Optional[TrainedState] = None
-        self._training_warnings: set = set()
+        self.training_warnings = RepeatFilter(log)
         self._trained_rows = 0
 
     def chart_definitions(self) -> Tuple[List[str], Dict[str, dict]]:
@@ -53,11 +54,7 @@ class AnomaliesJob:
 
     def check(self) -> bool:
         """Report every configuration problem once; the job runs with defaults in their place."""
-        for problem in self.config.problems:
-            self.log.error(problem)
-        if self.config.tls_verify is False and self.config.protocol == "https":
-            self.log.warning("tls_verify is false: TLS certificates of the Netdata API are not verified")
-        return True
+        return report_config_problems(self.config, self.log)
 
     # -- training ------------------------------------------------------------------------------------
 
@@ -103,14 +100,7 @@ class AnomaliesJob:
         except Exception as error:  # noqa: BLE001 - a failed training keeps the previous models
             warnings.append(f"training failed: {error!r}")
         finally:
-            self._log_new_warnings(warnings)
-
-    def _log_new_warnings(self, warnings: List[str]) -> None:
-        """Log what this training had to say, except what the previous training already said."""
-        for warning in warnings:
-            if warning not in self._training_warnings:
-                self.log.warning(warning)
-        self._training_warnings = set(warnings)
+            self.training_warnings.log_new(warnings)
 
     def _swap_in_trained(self, result: CycleResult) -> None:
         state, self._trained = self._trained, None

@@ -11,7 +11,8 @@ import numpy as np
 
 from anomalies import charts
 from anomalies.child_process import call_in_child
-from anomalies.cycle import CycleResult, LatestReader, Logger, PauseReporter, chart_values
+from anomalies.cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
+                             report_config_problems)
 from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
 from anomalies.netdata_source import NetdataSource, RowGatherer
@@ -44,7 +45,7 @@ class OnlineJob:
         self.dimension_ids: Dict[str, List[str]] = {}
         self.cycle = 0
         self.last_plan_cycle: Optional[int] = None
-        self._plan_warnings: set = set()
+        self.plan_warnings = RepeatFilter(log)
         self._warm_starter: Optional[threading.Thread] = None
         self._warm_start_done = self.config.warm_start_secs == 0
 
@@ -53,11 +54,7 @@ class OnlineJob:
 
     def check(self) -> bool:
         """Report every configuration problem once; the job runs with defaults in their place."""
-        for problem in self.config.problems:
-            self.log.error(problem)
-        if self.config.tls_verify is False and self.config.protocol == "https":
-            self.log.warning("tls_verify is false: TLS certificates of the Netdata API are not verified")
-        return True
+        return report_config_problems(self.config, self.log)
 
     # -- which models ----------------------------------------------------------------------------------
 
@@ -67,10 +64,7 @@ class OnlineJob:
         warnings: List[str] = []
         charts_by_host = list_charts(self.source, self.config.hosts(), warnings.append)
         specs = plan_models(self.config, charts_by_host, warnings.append) if charts_by_host else None
-        for warning in warnings:
-            if warning not in self._plan_warnings:
-                self.log.warning(warning)
-        self._plan_warnings = set(warnings)
+        self.plan_warnings.log_new(warnings)
         if specs is None:
             return  # no host answered: keep what we have
         old_columns = self.bank.columns
