@@ -180,6 +180,10 @@ if [ "$ACTION" = uninstall ]; then
             set_module "$name" no && say "Disabled $name in $CONFIG_DIR/python.d.conf"
         fi
     done
+    for f in "$REPO"/health.d/*.conf; do
+        dst="$CONFIG_DIR/health.d/$(basename "$f")"
+        if [ -e "$dst" ] && cmp -s "$f" "$dst"; then rm -f "$dst" && say "Removed $dst"; fi
+    done
     if [ -d "$PREFIX" ]; then rm -rf "$PREFIX" && say "Removed $PREFIX"; fi
     for name in "${MODULES[@]}"; do
         conf="$CONFIG_DIR/python.d/$name.conf"
@@ -243,6 +247,17 @@ for f in "$PREFIX"/conf.d/*.conf; do
         install -m 0640 "$f" "$dst"
         [ -z "$NETDATA_GROUP" ] || chgrp "$NETDATA_GROUP" "$dst"
         say "Installed $dst"
+    fi
+done
+# Health templates: ours replace the stock anomalies.conf of the old collector (same file name).
+mkdir -p "$CONFIG_DIR/health.d"
+for f in "$REPO"/health.d/*.conf; do
+    dst="$CONFIG_DIR/health.d/$(basename "$f")"
+    if [ -e "$dst" ] && ! cmp -s "$f" "$dst"; then
+        say "Keeping your $dst (not overwritten; the shipped templates are $f)"
+    else
+        install -m 0644 "$f" "$dst"
+        say "Installed the health templates $dst"
     fi
 done
 if [ ! -f "$CONFIG_DIR/python.d.conf" ]; then

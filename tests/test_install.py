@@ -110,8 +110,19 @@ def _anomaly_contexts(agent, wait_s=30.0):
         time.sleep(1)
 
 
+def _alarm_names(agent, wanted, wait_s=60.0):
+    """Names of the agent's alarms (templates instantiated on charts), waiting a little for `wanted`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        alarms = agent.api("/api/v1/alarms?all").get("alarms", {})
+        names = {alarm["name"] for alarm in alarms.values()}
+        if wanted <= names or time.monotonic() > deadline:
+            return names
+        time.sleep(2)
+
+
 def test_install_reinstall_uninstall(tmp_path, request):
-    agent = NetdataAgent(tmp_path / "agent", python_d=True)
+    agent = NetdataAgent(tmp_path / "agent", python_d=True, health=True)
     netdata_conf = agent.write_config()
     pidfile = tmp_path / "netdata.pid"
     restart = tmp_path / "restart-agent.sh"
@@ -142,6 +153,12 @@ def test_install_reinstall_uninstall(tmp_path, request):
     assert first.returncode == 0, first.stdout
     assert f"http://{agent.host}/" in first.stdout
     assert BOTH_MODULES <= _anomaly_contexts(agent)  # both modules run side by side from one install
+    # Our health templates replace the stock ones of the old collector (which would warn all the time on
+    # calibrated probabilities) and are attached to the charts of both modules.
+    alarms = _alarm_names(agent, {"anomalies_anomaly_rate", "anomalies_online_anomaly_rate"})
+    assert {"anomalies_anomaly_rate", "anomalies_online_anomaly_rate"} <= alarms, alarms
+    assert any(name.startswith("anomalies_model_flagged") for name in alarms), alarms
+    assert "anomalies_anomaly_probabilities" not in alarms and (agent.config_dir / "health.d" / "anomalies.conf").exists()
 
     link = agent.user_modules_dir / "anomalies.chart.py"
     assert link.is_symlink()
@@ -175,6 +192,7 @@ def test_install_reinstall_uninstall(tmp_path, request):
     assert third.returncode == 0, third.stdout
     assert not link.is_symlink() and not link.exists()
     assert not prefix.exists()
+    assert not (agent.config_dir / "health.d" / "anomalies.conf").exists()
     assert re.search(r"^anomalies: no$", (agent.config_dir / "python.d.conf").read_text(), re.M)
     assert user_conf.read_text() == user_conf_before
     assert str(agent.config_dir / "python.d") in third.stdout
