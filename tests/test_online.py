@@ -32,13 +32,23 @@ def test_rolling_calibrator_ranks_against_the_last_window_only():
     assert np.isnan(calibrator.probability(1.0))
     for score in range(1000):
         calibrator.learn(float(score))
-    assert calibrator.n_ == 100 and calibrator.sorted_ == [float(s) for s in range(900, 1000)]
+    assert calibrator.n_ == 100 and calibrator.sorted_.tolist() == [float(s) for s in range(900, 1000)]
     assert calibrator.probability(900.0) == 0.0  # strictly below, as offline
     assert calibrator.probability(950.0) == 50.0
     assert 98.0 < calibrator.probability(1000.0) < calibrator.probability(1005.0) <= 100.0  # fitted tail
     assert calibrator.normalized(900.0) == 0.0 and calibrator.normalized(999.0) == pytest.approx(1.0)
     calibrator.learn(float("nan"))
     assert calibrator.n_ == 100
+
+
+def test_rolling_window_stays_sorted_and_equal_to_the_last_scores():
+    rng = np.random.default_rng(5)
+    calibrator = RollingCalibrator(window_n=97)
+    scores = rng.choice([0.0, 1.0, 2.5, 7.0], size=3000) + rng.normal(size=3000) * (rng.random(3000) < 0.5)
+    for t, score in enumerate(scores):
+        calibrator.learn(score)
+        if t % 211 == 0 or t == len(scores) - 1:
+            assert calibrator.sorted_[:calibrator.n_].tolist() == sorted(scores[max(0, t - 96):t + 1])
 
 
 def test_calibrated_probabilities_are_uniform_below_the_tail():
