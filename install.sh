@@ -6,7 +6,8 @@
 # Usage (as root, from a checkout of this repository):
 #   sudo ./install.sh              install or upgrade (safe to run again), restart netdata and
 #                                  wait until the anomaly charts show up
-#   sudo ./install.sh --uninstall  remove the product; your conf files are left in place
+#   sudo ./install.sh --uninstall  remove the product and its saved models; your conf files are
+#                                  left in place
 #   ./install.sh --help            show this help
 #
 # What it does: installs netdata (Debian family, apt) if missing, builds a venv with the python
@@ -168,6 +169,9 @@ STOCK_CONFIG_DIR="$(netdata_conf_get directories 'stock config')"
 STOCK_CONFIG_DIR="${STOCK_CONFIG_DIR:-/usr/lib/netdata/conf.d}"
 LOG_DIR="$(netdata_conf_get directories log)"
 LOG_DIR="${LOG_DIR:-/var/log/netdata}"
+# where the modules save their models (python.d gets NETDATA_LIB_DIR from the agent: [directories] lib)
+LIB_DIR="$(netdata_conf_get directories lib)"
+STATE_DIR="${LIB_DIR:-/var/lib/netdata}/netdata-anomalies"
 mapfile -t MODULES < <(module_names)
 [ "${#MODULES[@]}" -gt 0 ] || die "no collectors/*.chart.py in $REPO nor in $PREFIX/collectors"
 
@@ -185,6 +189,9 @@ if [ "$ACTION" = uninstall ]; then
         if [ -e "$dst" ] && cmp -s "$f" "$dst"; then rm -f "$dst" && say "Removed $dst"; fi
     done
     if [ -d "$PREFIX" ]; then rm -rf "$PREFIX" && say "Removed $PREFIX"; fi
+    if [ -d "$STATE_DIR" ] && [ ! -L "$STATE_DIR" ]; then
+        rm -rf "$STATE_DIR" && say "Removed the saved models in $STATE_DIR"
+    fi
     for name in "${MODULES[@]}"; do
         conf="$CONFIG_DIR/python.d/$name.conf"
         if [ -e "$conf" ]; then say "Left your configuration in place: $conf"; fi

@@ -2,9 +2,13 @@
 """Job configuration: the one place defaults live, and validation that names the key it rejects."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, FrozenSet, List, Optional, Tuple
 
 from .columns import Column, parse_column
 
@@ -29,6 +33,8 @@ COMMON_DEFAULTS: Dict[str, Any] = {
     "flags_threshold": 99.9,
     "flags_min_n": 5,
     "flags_window_n": 10,
+    # keep the models in the agent's lib dir, so a restart continues with them
+    "save_state": True,
 }
 
 # The offline module's defaults: the common keys plus its model and training schedule.
@@ -74,7 +80,20 @@ class CommonConfig:
     flags_threshold: float
     flags_min_n: int
     flags_window_n: int
+    save_state: bool
     problems: List[str] = field(default_factory=list)
+
+    # Keys that change how a job runs, not what its models learn: saved models survive edits to them.
+    RUNTIME_KEYS: ClassVar[FrozenSet[str]] = frozenset({
+        "protocol", "username", "password", "tls_verify", "include_average_prob", "flags_threshold",
+        "flags_min_n", "flags_window_n", "save_state", "problems"})
+
+    def fingerprint(self) -> str:
+        """A hash of every setting the models depend on: saved models are restored only under the same."""
+        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                    if f.name not in self.RUNTIME_KEYS}
+        text = json.dumps(settings, sort_keys=True, default=_canonical)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def hosts(self) -> List[str]:
         """Every host a model reads from: the job's host first."""
@@ -98,6 +117,18 @@ class Config(CommonConfig):
     offset_n_secs: int
     custom_models_normalize: bool
 
+    RUNTIME_KEYS: ClassVar[FrozenSet[str]] = CommonConfig.RUNTIME_KEYS | {"train_every_n",
+                                                                         "train_no_prediction_n"}
+
+
+def _canonical(value: Any) -> Any:
+    """JSON form of the config values json cannot write itself (for `CommonConfig.fingerprint`)."""
+    if isinstance(value, re.Pattern):
+        return value.pattern
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
 
 def non_negative_int(value: Any) -> int:
     if isinstance(value, bool) or int(value) != float(value) or int(value) < 0:
@@ -112,12 +143,17 @@ def positive_int(value: Any) -> int:
     return number
 
 
+_TRUE_WORDS = ("yes", "true", "1", "on")
+_FALSE_WORDS = ("no", "false", "0", "off")
+_BOOL_WORDS = _TRUE_WORDS + _FALSE_WORDS
+
+
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if str(value).lower() in ("yes", "true", "1", "on"):
+    if str(value).lower() in _TRUE_WORDS:
         return True
-    if str(value).lower() in ("no", "false", "0", "off"):
+    if str(value).lower() in _FALSE_WORDS:
         return False
     raise ValueError("must be true or false")
 
@@ -153,8 +189,10 @@ def _protocol(value: Any) -> str:
 
 
 def _tls_verify(value: Any) -> Any:
-    """True/False, or a path to a CA bundle (as `requests` accepts)."""
-    if isinstance(value, str) and value.lower() not in ("yes", "true", "no", "false"):
+    """True/False, or the path of a CA bundle file (as `requests` accepts)."""
+    if isinstance(value, str) and value.lower() not in _BOOL_WORDS:
+        if not os.path.isfile(value):
+            raise ValueError("must be true, false or the path of a CA bundle file")
         return value
     return _bool(value)
 
@@ -183,6 +221,7 @@ COMMON_PARSERS: Dict[str, Callable[[Any], Any]] = {
     "flags_threshold": _percent,
     "flags_min_n": positive_int,
     "flags_window_n": positive_int,
+    "save_state": _bool,
 }
 
 _PARSERS: Dict[str, Callable[[Any], Any]] = {

@@ -15,8 +15,10 @@ from .flags import PersistenceFlagger
 from .cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
                     report_config_problems)
 from .netdata_source import NetdataSource, RowGatherer
+from .planning import list_charts, plan_models
 from .scoring import score_cycle
 from .child_process import call_in_child
+from .state_store import StateStore, default_state_dir
 from .training import TrainedState
 
 RETRY_TRAINING_EVERY_N = 30  # cycles between attempts while no model could be trained
@@ -25,11 +27,16 @@ RETRY_TRAINING_EVERY_N = 30  # cycles between attempts while no model could be t
 class AnomaliesJob:
     """Config → (re)training in the background → per-cycle probability, flag and score per model."""
 
-    def __init__(self, configuration: Dict[str, Any], log: Logger, module: str = "anomalies"):
+    def __init__(self, configuration: Dict[str, Any], log: Logger, module: str = "anomalies",
+                 job_name: Optional[str] = None):
         self.log = log
         self.module = module
         self.configuration = dict(configuration)
         self.config: Config = parse_config(configuration)
+        self.update_every = max(1, int(configuration.get("update_every") or 1))
+        self.store = (StateStore(default_state_dir(), job_name, log)
+                      if self.config.save_state and job_name else None)
+        self._restore_pending = self.store is not None
         self.feature_spec = FeatureSpec(self.config.diffs_n, self.config.smooth_n, self.config.lags_n)
         self.flagger = PersistenceFlagger(self.config.flags_threshold, self.config.flags_min_n,
                                           self.config.flags_window_n)
@@ -47,7 +54,6 @@ class AnomaliesJob:
         self._trainer: Optional[threading.Thread] = None
         self._trained: Optional[TrainedState] = None
         self.training_warnings = RepeatFilter(log)
-        self._trained_rows = 0
 
     def chart_definitions(self) -> Tuple[List[str], Dict[str, dict]]:
         return charts.definitions(self.module, self.config.include_average_prob)
@@ -66,9 +72,10 @@ class AnomaliesJob:
         since = self.cycle - self.last_training_cycle
         if self.state is None or not self.state.bank.names:
             return since >= RETRY_TRAINING_EVERY_N
-        if self._trained_rows < 0.9 * min(self.config.train_n_secs, self.config.train_max_n):
+        rows = self.state.rows
+        if rows < 0.9 * min(self.config.train_n_secs, self.config.train_max_n):
             # a young agent had little history: retrain each time there is about twice as much
-            return since >= max(RETRY_TRAINING_EVERY_N, self._trained_rows)
+            return since >= max(RETRY_TRAINING_EVERY_N, rows)
         return self.config.train_every_n > 0 and since >= self.config.train_every_n
 
     def _training_window(self) -> Tuple[int, int]:
@@ -93,16 +100,51 @@ class AnomaliesJob:
             warnings = outcome.warnings
             if outcome.state is not None:
                 self.log.info(f"trained {len(outcome.state.bank.names)} models in {outcome.seconds:.2f}s "
-                              f"({outcome.rows} rows of {len(outcome.state.columns)} dimensions, model "
+                              f"({outcome.state.rows} rows of {len(outcome.state.columns)} dimensions, model "
                               f"{self.config.model}; {outcome.import_seconds:.2f}s more to import libraries)")
-                self._trained_rows = outcome.rows
+                if self.store is not None:
+                    self.store.save(self.config.fingerprint(), outcome.state)
                 self._trained = outcome.state
         except Exception as error:  # noqa: BLE001 - a failed training keeps the previous models
             warnings.append(f"training failed: {error!r}")
         finally:
             self.training_warnings.log_new(warnings)
 
-    def _swap_in_trained(self, result: CycleResult) -> None:
+    def _restore_saved(self, result: CycleResult) -> None:
+        """Serve the models saved before a restart if they fit the configuration and the charts there are
+        now; the next training is then due when it would have been without the restart. Tried again each
+        cycle while no agent answers (and nothing is trained)."""
+        ignored: List[str] = []  # the training reports what is wrong with the agent or the charts
+        charts_by_host = list_charts(self.source, self.config.hosts(), ignored.append)
+        if not charts_by_host:
+            return
+        self._restore_pending = False
+        loaded = self.store.load(self.config.fingerprint())
+        if loaded is None:
+            return
+        state = loaded.payload
+        if not isinstance(state, TrainedState):
+            self.log.warning(f"{self.store.path} holds no trained models; training fresh")
+            return
+        planned = {spec.name: spec.columns for spec in plan_models(
+            self.config, charts_by_host, ignored.append, self.config.custom_models_normalize)}
+        misfits = [model.name for model in state.bank.models
+                   if planned.get(model.name) != tuple(state.columns[i] for i in model.column_index)]
+        if misfits:
+            self.log.info(f"saved models do not fit the charts there are now ({', '.join(misfits[:3])}"
+                          f"{', ...' if len(misfits) > 3 else ''}); training fresh")
+            return
+        self._trained = state
+        self._swap_in_trained(result, restored=True)
+        age = max(0.0, time.time() - loaded.saved_at)
+        self.last_training_cycle = self.cycle - int(age / self.update_every)
+        self.log.info(f"restored {len(state.bank.names)} models trained {age / 60:.0f} min ago from "
+                      f"{self.store.path}")
+
+    def _swap_in_trained(self, result: CycleResult, restored: bool = False) -> None:
+        """Make the newly trained (or restored) models current. After a training the feature window
+        continues from what was collected; restored models start from an empty window (the rows saved
+        with them are from before the restart) and score as soon as it is full."""
         state, self._trained = self._trained, None
         old_names = set(self.state.bank.names) if self.state else set()
         new_names = set(state.bank.names)
@@ -111,12 +153,13 @@ class AnomaliesJob:
         for name in sorted(old_names - new_names):
             result.removed.extend((chart, dim[0]) for chart, dim in charts.model_dimensions(name))
         self.flagger.forget(old_names - new_names)
-        self.window = FeatureWindow(self.feature_spec, self._recent_values(state))
+        recent = np.empty((0, len(state.columns))) if restored else self._recent_values(state)
+        self.window = FeatureWindow(self.feature_spec, recent)
         self.gatherer = RowGatherer(state.columns)
         self.dimension_ids = {chart: [charts.dimension_id(name, chart) for name in state.bank.names]
                               for chart in charts.ORDER}
         self.state = state
-        self.hold_cycles = self.config.train_no_prediction_n
+        self.hold_cycles = 0 if restored else self.config.train_no_prediction_n
 
     def _recent_values(self, state: TrainedState) -> np.ndarray:
         """Raw rows to continue from: what this job already collected, else the end of the training data."""
@@ -134,6 +177,8 @@ class AnomaliesJob:
         """One update cycle: start or finish training as due, read the latest values, score."""
         self.cycle += 1
         result = CycleResult({})
+        if self._restore_pending and self.state is None and self._trainer is None:
+            self._restore_saved(result)
         if self._trainer is not None and not self._trainer.is_alive():
             self._trainer = None
             if self._trained is not None:
@@ -143,7 +188,8 @@ class AnomaliesJob:
         if self.state is None or not self.state.bank.names:
             return result
         row = self.reader.read(self.gatherer)
-        if row is None:
+        if row is None:  # no agent answered: no features across the gap (its diffs would look anomalous)
+            self.window = FeatureWindow(self.feature_spec, np.empty((0, len(self.state.columns))))
             return result
         feature_row = self.window.push(row)
         if self._trainer is not None or self.hold_cycles > 0:

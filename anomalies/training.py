@@ -25,11 +25,13 @@ FALLBACK_MODEL = "pca"
 
 @dataclass
 class TrainedState:
-    """Everything the per-cycle path needs, swapped in whole after each training."""
+    """Everything the per-cycle path needs, swapped in whole after each training (and what a restart
+    restores): the columns, the models, the last raw rows of the training window, and how many rows it had."""
 
     columns: List[Column]
     bank: ModelBank
     recent_values: np.ndarray
+    rows: int
 
 
 def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.ndarray, config: Config,
@@ -56,7 +58,7 @@ def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.n
     if constant:
         warn(f"{len(constant)} models are constant during the training window and not trained: "
              + ", ".join(constant))
-    return TrainedState(columns, ModelBank(models), values[-feature_spec.window:])
+    return TrainedState(columns, ModelBank(models), values[-feature_spec.window:], len(values))
 
 
 def _fit_one(spec: ModelSpec, column_index: np.ndarray, feature_index: np.ndarray, features: np.ndarray,
@@ -87,7 +89,6 @@ class TrainingOutcome:
     """What one training produced: the new state (None if nothing could be trained) and what to say."""
 
     state: Optional[TrainedState]
-    rows: int = 0
     warnings: List[str] = field(default_factory=list)
     import_seconds: float = 0.0
     seconds: float = 0.0
@@ -111,7 +112,6 @@ def train(config: Config, after: int, before: int) -> TrainingOutcome:
     columns = list(dict.fromkeys(c for spec in specs for c in spec.columns))
     values = fetch_history(source, columns, after, before, config.train_max_n, outcome.warnings.append)
     outcome.state = train_models(specs, columns, values, config, outcome.warnings.append)
-    outcome.rows = len(values)
     outcome.seconds = time.monotonic() - started
     return outcome
 

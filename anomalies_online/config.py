@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict
+from typing import Any, Callable, ClassVar, Dict, FrozenSet
 
 from anomalies.config import (COMMON_DEFAULTS, COMMON_PARSERS, CommonConfig, non_negative_int, one_of,
                               parse_settings, positive_int)
@@ -23,6 +23,8 @@ DEFAULTS: Dict[str, Any] = {
     "warmup_n": 1000,
     # seconds of history to learn from at start (0: start cold)
     "warm_start_secs": 3600,
+    # cycles between saves of the models to the agent's lib dir (when save_state is on)
+    "save_state_every_n": 600,
     # rrcf only: trees in the forest, points per tree, consecutive feature vectors per point
     "num_trees": 10,
     "tree_size": 256,
@@ -35,6 +37,7 @@ PARSERS: Dict[str, Callable[[Any], Any]] = {
     "window_n": positive_int,
     "warmup_n": non_negative_int,
     "warm_start_secs": non_negative_int,
+    "save_state_every_n": positive_int,
     "num_trees": positive_int,
     "tree_size": positive_int,
     "shingle_size": positive_int,
@@ -49,9 +52,13 @@ class OnlineConfig(CommonConfig):
     window_n: int
     warmup_n: int
     warm_start_secs: int
+    save_state_every_n: int
     num_trees: int
     tree_size: int
     shingle_size: int
+
+    RUNTIME_KEYS: ClassVar[FrozenSet[str]] = CommonConfig.RUNTIME_KEYS | {"warm_start_secs",
+                                                                         "save_state_every_n"}
 
 
 def parse_config(raw: Dict[str, Any]) -> OnlineConfig:

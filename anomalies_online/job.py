@@ -17,9 +17,10 @@ from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
 from anomalies.netdata_source import NetdataSource, RowGatherer
 from anomalies.planning import list_charts, plan_models
+from anomalies.state_store import StateStore, default_state_dir
 
 from .config import OnlineConfig, parse_config
-from .stream import StreamingBank, stream_cycle
+from .stream import StreamingBank, StreamingModel, stream_cycle
 
 REPLAN_EVERY_N = 300  # cycles between looks for new or vanished charts
 RETRY_PLAN_EVERY_N = 30  # cycles between looks while there is no model at all
@@ -29,10 +30,16 @@ WARM_START_TIMEOUT_S = 600
 class OnlineJob:
     """Config → streaming models → per-cycle probability, flag and score per model."""
 
-    def __init__(self, configuration: Dict[str, Any], log: Logger, module: str = "anomalies_online"):
+    def __init__(self, configuration: Dict[str, Any], log: Logger, module: str = "anomalies_online",
+                 job_name: Optional[str] = None):
         self.log = log
         self.module = module
         self.config: OnlineConfig = parse_config(configuration)
+        self.store = (StateStore(default_state_dir(), job_name, log)
+                      if self.config.save_state and job_name else None)
+        self._saver: Optional[threading.Thread] = None
+        self._restore_pending = self.store is not None  # at the first look at the charts that succeeds
+        self._history_after: Optional[int] = None  # where the warm start begins, if not warm_start_secs ago
         self.feature_spec = FeatureSpec(self.config.diffs_n, self.config.smooth_n, self.config.lags_n)
         self.flagger = PersistenceFlagger(self.config.flags_threshold, self.config.flags_min_n,
                                           self.config.flags_window_n)
@@ -67,6 +74,9 @@ class OnlineJob:
         self.plan_warnings.log_new(warnings)
         if specs is None:
             return  # no host answered: keep what we have
+        if self._restore_pending:
+            self._restore_pending = False
+            self._restore_saved()
         old_columns = self.bank.columns
         added, removed = self.bank.replan(specs)
         for name in added:
@@ -85,11 +95,49 @@ class OnlineJob:
             self._warm_start_done = True
             self._start_warm_start()
 
+    # -- across restarts -------------------------------------------------------------------------------
+
+    def _restore_saved(self) -> None:
+        """Continue with the models saved before a restart (the next replan keeps those whose chart or
+        custom model still exists); the warm start then learns only the history since they were saved."""
+        loaded = self.store.load(self.config.fingerprint())
+        if loaded is None:
+            return
+        models = loaded.payload
+        if not isinstance(models, list) or not all(isinstance(m, StreamingModel) for m in models):
+            self.log.warning(f"{self.store.path} holds no streaming models; starting fresh")
+            return
+        self.bank.adopt(models)
+        self._history_after = int(loaded.saved_at)
+        age_min = (time.time() - loaded.saved_at) / 60
+        self.log.info(f"restored {len(models)} streaming models saved {age_min:.0f} min ago from "
+                      f"{self.store.path}")
+
+    def _save_due(self) -> bool:
+        return (self.store is not None and self.cycle % self.config.save_state_every_n == 0
+                and (self._saver is None or not self._saver.is_alive()))
+
+    def _save(self) -> None:
+        """Pickle the models now, between two cycles, and write the file in the background. The first
+        save says what saving costs (the file is about as large as the models are in memory)."""
+        started = time.monotonic()
+        blob = self.store.encode(self.config.fingerprint(), self.bank.models)
+        if blob is not None and self._saver is None:
+            self.log.info(f"saving {len(self.bank.models)} models to {self.store.path} every "
+                          f"{self.config.save_state_every_n} cycles: {len(blob) / 1e6:.1f} MB, "
+                          f"{time.monotonic() - started:.2f}s of a cycle")
+        if blob is not None:
+            self._saver = threading.Thread(target=self.store.write, args=(blob,), daemon=True,
+                                           name=f"{self.module}-save")
+            self._saver.start()
+
     # -- warm start ------------------------------------------------------------------------------------
 
     def _start_warm_start(self) -> None:
         before = int(time.time())
         after = before - self.config.warm_start_secs
+        if self._history_after is not None:
+            after = min(max(after, self._history_after), before - 1)
         self._warm_starter = threading.Thread(target=self._warm_start, args=(after, before), daemon=True,
                                               name=f"{self.module}-warm-start")
         self._warm_starter.start()
@@ -122,13 +170,16 @@ class OnlineJob:
         if self.gatherer is None or not self.bank.models:
             return result
         row = self.reader.read(self.gatherer)
-        if row is None:
+        if row is None:  # no agent answered: no features across the gap (its diffs would look anomalous)
+            self.window = FeatureWindow(self.feature_spec, np.empty((0, len(self.bank.columns))))
             return result
         feature_row = self.window.push(row)
         if feature_row is None or warming:
             return result
         cycle = stream_cycle(self.bank, self.flagger, feature_row, np.isfinite(row))
         self.pauses.update(self.bank.names, cycle.complete)
+        if self._save_due():
+            self._save()
         ready = cycle.complete & np.isfinite(cycle.probabilities)  # rrcf's first shingle has no score yet
         result.data = chart_values(self.dimension_ids, ready, cycle.probabilities, cycle.flags,
                                    cycle.normalized, self.config.include_average_prob)

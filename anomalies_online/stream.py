@@ -81,6 +81,11 @@ class StreamingBank:
         added = [name for name in self.names if name not in old_names]
         return added, sorted(old_names - set(self.names))
 
+    def adopt(self, models: Sequence[StreamingModel]) -> None:
+        """Take over models learned before a restart, before the first `replan`: it keeps those whose spec
+        still exists, as it keeps its own, and reports them as added (the charts have none yet)."""
+        self.models = list(models)
+
     def warm(self) -> np.ndarray:
         """Per model: has it learned `warmup_n` samples (so its flags count)? The first tenth of the warm-up
         lets the detector settle, the rest fills its calibration window."""

@@ -173,6 +173,16 @@ def job_config(host: str, charts_regex: str, exclude: str, model: str, args) -> 
     ])
 
 
+def publish(lines: List[str], out_dir: str, stem: str, workdir: Path) -> None:
+    """Print a markdown report and write it to <out_dir>/<stem>-<date>.md."""
+    text = "\n".join(lines)
+    print(text)
+    os.makedirs(out_dir, exist_ok=True)
+    path = Path(out_dir) / f"{stem}-{dt.date.today():%Y-%m-%d}.md"
+    path.write_text(text + "\n")
+    log(f"written to {path}; runs in {workdir}")
+
+
 def percentile(values: List[float], q: float) -> Optional[float]:
     if not values:
         return None

@@ -39,7 +39,8 @@ sys.path.insert(0, str(BENCH))
 import cycle  # noqa: E402  (helpers of the offline bench: agent, venv, /proc sampling, percentiles)
 
 REPO = BENCH.parent
-MODULES = {"anomalies_online": REPO / "collectors" / "anomalies_online.chart.py",
+MODULES = {"anomalies": REPO / "collectors" / "anomalies.chart.py",
+           "anomalies_online": REPO / "collectors" / "anomalies_online.chart.py",
            "anomalies_prototype": BENCH / "prototype" / "anomalies_prototype.chart.py"}
 ALL_MODELS = "rrcf,xstream,hst,rshash,loda"
 FLAG_SET = re.compile(r"^SET '?(\S+?)_anomaly'? = (\d+)")
@@ -186,12 +187,7 @@ def main() -> int:
         lines += ["", f"Per-cycle ratio ours/prototype: {ours['median'] / prototype['median']:.3f}; "
                   f"RSS ratio: {ours['peak_mib'] / prototype['peak_mib']:.2f}. Target: default median under 0.5 ms "
                   f"per chart: {'met' if ours['per_chart'] is not None and ours['per_chart'] < 0.5 else 'NOT met'}."]
-    text = "\n".join(lines)
-    print(text)
-    os.makedirs(args.out_dir, exist_ok=True)
-    path = Path(args.out_dir) / f"online-cycle-{dt.date.today():%Y-%m-%d}.md"
-    path.write_text(text + "\n")
-    cycle.log(f"written to {path}; runs in {workdir}")
+    cycle.publish(lines, args.out_dir, "online-cycle", workdir)
     return 0
 
 

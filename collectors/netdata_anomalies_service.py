@@ -46,7 +46,7 @@ def service_class(job_path, module, chart_module):
             self.job = None
             self.data = {}
             if job_class is not None:
-                self.job = job_class(self.configuration, log=self, module=module)
+                self.job = job_class(self.configuration, log=self, module=module, job_name=self.name)
                 self.order, self.definitions = self.job.chart_definitions()
 
         def check(self):

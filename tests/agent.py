@@ -142,15 +142,35 @@ class NetdataAgent:
     def charts(self) -> dict:
         return self.api("/api/v1/charts")["charts"]
 
-    def wait_for_history(self, seconds: int) -> None:
-        """Block until the agent has collected at least `seconds` of system.cpu history."""
+    def wait_for_history(self, seconds: int, host_path: str = "") -> None:
+        """Block until the agent has at least `seconds` of system.cpu history (of the child streaming to
+        it as `host_path` '/host/<hostname>', if given)."""
         deadline = time.monotonic() + seconds + 30
         while time.monotonic() < deadline:
-            data = self.api(f"/api/v1/data?chart=system.cpu&after=-{seconds + 5}&points=0&format=json")
+            try:
+                data = self.api(f"{host_path}/api/v1/data?chart=system.cpu&after=-{seconds + 5}&points=0&format=json")
+            except OSError:  # a child that has not connected yet
+                time.sleep(1)
+                continue
             if sum(1 for row in data.get("data", []) if row[1] is not None) >= seconds:
                 return
             time.sleep(1)
         raise TimeoutError(f"no {seconds}s of history on {self.host}")
+
+    def stream_to(self, parent: "NetdataAgent", api_key: str) -> "NetdataAgent":
+        """Make this agent a child that streams its charts to `parent` (before `start`)."""
+        (self.config_dir / "stream.conf").write_text(
+            f"[stream]\n    enabled = yes\n    destination = {parent.host}\n    api key = {api_key}\n"
+            "    reconnect delay seconds = 2\n")
+        return self
+
+    def accept_streams(self, api_key: str) -> "NetdataAgent":
+        """Make this agent a parent that keeps the charts of the children streaming with `api_key` in RAM,
+        served under /host/<child hostname>/ (before `start`)."""
+        (self.config_dir / "stream.conf").write_text(
+            f"[{api_key}]\n    enabled = yes\n    allow from = *\n    default memory mode = ram\n"
+            f"    default history = {self.history}\n    health enabled by default = no\n")
+        return self
 
     def __enter__(self) -> "NetdataAgent":
         return self.start()

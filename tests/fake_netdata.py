@@ -33,12 +33,15 @@ def self_signed_certificate(directory: Path) -> Path:
 
 
 class FakeNetdata:
-    """charts: {chart id: {dim name: series}}; a series may return None, NaN or Inf."""
+    """charts: {chart id: {dim name: series}}; a series may return None, NaN or Inf. Set `delay_s` to
+    answer that late, `garbage` to answer 200 with something that is not JSON."""
 
     def __init__(self, charts: Dict[str, Dict[str, Series]], auth: Optional[tuple] = None,
                  certificate: Optional[Path] = None):
         self.charts = charts
         self.requests: list = []
+        self.delay_s = 0.0
+        self.garbage = False
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,6 +56,13 @@ class FakeNetdata:
                         self.send_response(401)
                         self.end_headers()
                         return
+                if fake.delay_s:
+                    time.sleep(fake.delay_s)
+                if fake.garbage:
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(b"<html><body>502 Bad Gateway</body></html>")
+                    return
                 url = urlparse(self.path)
                 body = fake.answer(url.path, {k: v[0] for k, v in parse_qs(url.query).items()})
                 self.send_response(200 if body is not None else 404)

@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The real python.d.plugin running this module against a private Netdata agent."""
 import re
+import secrets
+import stat
+import subprocess
 import time
 
 import pytest
@@ -108,3 +111,38 @@ def test_agent_restart_pauses_the_job_and_it_recovers(agent, tmp_path_factory):
     assert any("answers again" in line for line in run.log_lines("restart", "INFO"))
     sets = run.stdout.split("BEGIN anomalies_restart.probability")
     assert "system.cpu_prob" in sets[-1] and len(sets) > 25
+
+
+def test_a_restarted_plugin_serves_the_saved_models_without_training(agent, tmp_path_factory):
+    root = tmp_path_factory.mktemp("saved")
+    config = job("saved", agent.host, "  charts_regex: 'system\\.(cpu|ram)'\n")
+    first = run_plugin(root, "anomalies", config, seconds=15)
+    assert first.log_lines("saved", "trained 2 models"), first.stderr[-3000:]
+    state = root / "lib" / "netdata-anomalies" / "anomalies_saved.state"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    assert stat.S_IMODE(state.parent.stat().st_mode) == 0o700
+
+    second = run_plugin(root, "anomalies", config, seconds=20)
+    assert second.log_lines("saved", "restored 2 models trained 0 min ago"), second.stderr[-3000:]
+    assert not second.log_lines("saved", "trained 2 models")
+    assert len(second.values["anomalies_saved.probability"]["system.cpu_prob"]) >= 5
+    assert second.non_protocol_lines() == [] and "Traceback" not in second.stderr
+
+
+def test_credentials_stay_out_of_logs_and_the_process_list(agent, tmp_path_factory):
+    """The agent ignores basic auth it does not ask for, so training really sends them; a second job
+    whose agent is down makes the error paths log too."""
+    secret = "pw-" + secrets.token_hex(8)
+    credentials = f"  username: 'netdata'\n  password: '{secret}'\n  charts_regex: 'system\\.cpu'\n"
+    config = job("creds", agent.host, credentials) + job("creds_down", "127.0.0.1:9", credentials)
+    in_process_list = []
+
+    def look_at_processes(elapsed):
+        listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        if secret in listing:
+            in_process_list.append(elapsed)
+
+    run = run_plugin(tmp_path_factory.mktemp("creds"), "anomalies", config, seconds=15, during=look_at_processes)
+    assert run.log_lines("creds", "trained 1 models"), run.stderr[-3000:]
+    assert run.log_lines("creds_down", "WARNING")
+    assert secret not in run.stderr and secret not in run.stdout and in_process_list == []

@@ -78,3 +78,21 @@ def test_broken_config_logs_each_problem_and_still_runs_what_is_valid(run):
     assert "system.cpu|no_such_dim" in "\n".join(run.log_lines("broken", "WARNING"))
     probability = run.values["anomalies_online_broken.probability"]
     assert len(probability["system.cpu_prob"]) >= 10 and len(probability["half_prob"]) >= 10
+
+
+def test_a_restarted_plugin_continues_with_the_saved_streaming_models(agent, tmp_path_factory):
+    root = tmp_path_factory.mktemp("saved")
+    config = job("saved", agent.host, "  charts_regex: 'system\\.(cpu|load)'\n  save_state_every_n: 25\n"
+                                      "  warm_start_secs: 0\n")
+    run_plugin(root, "anomalies_online", config, seconds=35)
+    assert (root / "lib" / "netdata-anomalies" / "anomalies_online_saved.state").exists()
+
+    # warm_start_secs only changes how a job starts: the saved models still fit
+    second = run_plugin(root, "anomalies_online", config.replace("warm_start_secs: 0", "warm_start_secs: 600"),
+                        seconds=20)
+    assert second.log_lines("saved", "restored 2 streaming models"), second.stderr[-3000:]
+    # only the seconds since the save, not the 600 s of warm_start_secs
+    warm = second.log_lines("saved", "warm start")
+    assert warm and int(re.search(r"learned (\d+) samples", warm[0]).group(1)) < 60, warm
+    assert len(second.values["anomalies_online_saved.anomaly"]["system.cpu_anomaly"]) >= 5
+    assert second.non_protocol_lines() == [] and "Traceback" not in second.stderr

@@ -79,3 +79,29 @@ def test_chart_regex_matches_whole_ids_and_custom_dimensions_must_exist():
     assert [c.dim for c in specs[0].columns] == ["user", "system"]
     assert specs[1].columns == (Column(config.host, "system.cpu", "user"),)
     assert len(warnings) == 2 and "system.cpu|nope" in warnings[0] and "other" in warnings[1]
+
+
+@pytest.mark.parametrize("value, verify, warned", [(False, False, True), ("no", False, True), ("off", False, True),
+                                                   (True, True, False), ("/no/such/ca.pem", True, False)])
+def test_only_tls_verify_false_skips_verification_and_it_is_logged(value, verify, warned):
+    from anomalies.cycle import report_config_problems
+    from test_job import RecordingLog
+    config = parse_config({"protocol": "https", "tls_verify": value})
+    assert config.tls_verify is verify
+    log = RecordingLog()
+    report_config_problems(config, log)
+    assert bool(log.said("warning", "certificates of the Netdata API are not verified")) is warned
+    # a CA bundle that does not exist is an error naming the key, never a silent skip
+    assert bool(log.said("error", "tls_verify: invalid value")) is (value == "/no/such/ca.pem")
+
+
+def test_the_fingerprint_of_saved_models_ignores_runtime_keys_only():
+    base = parse_config({})
+    assert parse_config({"flags_threshold": 99, "password": "x", "train_every_n": 5}).fingerprint() == \
+        base.fingerprint()
+    for changed in ({"lags_n": 2}, {"model": "hbos"}, {"charts_regex": "system\\.cpu"},
+                    {"custom_models": [{"name": "a", "dimensions": "system.cpu|user"}]}):
+        assert parse_config(changed).fingerprint() != base.fingerprint(), changed
+    online = online_config.parse_config({})
+    assert online_config.parse_config({"warm_start_secs": 0}).fingerprint() == online.fingerprint()
+    assert online_config.parse_config({"window_n": 100}).fingerprint() != online.fingerprint()

@@ -174,6 +174,12 @@ def test_install_reinstall_uninstall(tmp_path, request):
                        else "/usr/bin/python3")
     assert f"home = {interpreter.parent}" in (prefix / "venv" / "pyvenv.cfg").read_text()
     assert list(prefix.glob("venv/lib/python3*/site-packages/anomalies/job.py"))
+    # The offline module saved its trained models in the agent's lib dir, privately.
+    state = agent.root / "lib" / "netdata-anomalies" / "anomalies_local.state"
+    deadline = time.monotonic() + 120
+    while not state.exists() and time.monotonic() < deadline:
+        time.sleep(2)
+    assert state.exists() and state.stat().st_mode & 0o077 == 0
 
     # 2. Again, now finding the user plugins dir in netdata.conf: reuses the venv, changes nothing.
     env2 = {k: v for k, v in env.items() if k != "NETDATA_USER_PLUGINS_DIR"}
@@ -192,6 +198,7 @@ def test_install_reinstall_uninstall(tmp_path, request):
     assert third.returncode == 0, third.stdout
     assert not link.is_symlink() and not link.exists()
     assert not prefix.exists()
+    assert not state.parent.exists()
     assert not (agent.config_dir / "health.d" / "anomalies.conf").exists()
     assert re.search(r"^anomalies: no$", (agent.config_dir / "python.d.conf").read_text(), re.M)
     assert user_conf.read_text() == user_conf_before

@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Scaling on a Netdata parent: per-cycle time and memory of both modules as children are added.
+
+Usage:  .venv/bin/python bench/parent.py [--children 1,2,4] [--seconds 120] [--skip 30] [--lead-seconds 90]
+
+A parent agent and up to max(--children) child agents (tests/agent.py) run on loopback; every child streams
+all its charts to the parent. For each count N, the first N children are streamed, and each module runs in
+its own `python.d.plugin <module> debug trace nolock` against the parent with one job per child
+(`host: <parent>/host/<child>`, `charts_regex: '.*'`, defaults otherwise) for --seconds. Per module and N:
+models and dimensions modelled, the median run_time of the jobs (each job is a thread of the plugin; after
+the first --skip cycles), their sum (the plugin's work per second), and the peak RSS of the plugin with its
+children. Prints a markdown table and writes it to bench/out/parent-<date>.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import statistics
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Dict, List
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+import cycle  # noqa: E402  (helpers of the offline bench: agent, venv, /proc sampling)
+from online_cycle import Run, run_for  # noqa: E402  (python.d.plugin processes, their RSS)
+
+MODULES = ("anomalies", "anomalies_online")
+RUNTIME = re.compile(r"^BEGIN netdata\.runtime_(\S+) \d+$")
+
+
+def jobs(parent_host: str, children: List[str]) -> str:
+    return "".join(f"{child}:\n  name: '{child}'\n  host: '{parent_host}/host/{child}'\n  update_every: 1\n"
+                   f"  charts_regex: '.*'\n  charts_to_exclude: ''\n  save_state: no\n" for child in children)
+
+
+def per_job(run: Run, skip: int) -> Dict[str, dict]:
+    """Per job: the median of its run_times after the first `skip` cycles, and how many there were."""
+    runtimes: Dict[str, List[int]] = {}
+    job = None
+    for line in run.lines:
+        match = RUNTIME.match(line)
+        if match:
+            job = match.group(1)
+        elif job and line.startswith("SET run_time = "):
+            runtimes.setdefault(job, []).append(int(line.split("=")[1]))
+            job = None
+    return {name: {"median": statistics.median(values[skip:]) if values[skip:] else None,
+                   "cycles": len(values[skip:])} for name, values in runtimes.items()}
+
+
+def dimensions_of(agent, child: str) -> int:
+    charts = agent.api(f"/host/{child}/api/v1/charts")["charts"]
+    return sum(len(chart.get("dimensions", {})) for chart in charts.values())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--children", default="1,2,4")
+    parser.add_argument("--seconds", type=int, default=120)
+    parser.add_argument("--skip", type=int, default=30)
+    parser.add_argument("--lead-seconds", type=int, default=90, help="history of a child before it is modelled")
+    parser.add_argument("--out-dir", default=str(BENCH / "out"))
+    args = parser.parse_args()
+    counts = sorted(int(n) for n in args.children.split(","))
+
+    cycle.ensure_our_venv()
+    agent_module = cycle.load_agent_module()
+    workdir = Path(tempfile.mkdtemp(prefix="parent-"))
+    api_key = str(uuid.uuid4())
+    parent = agent_module.NetdataAgent(workdir / "parent", hostname="parent").accept_streams(api_key).start()
+    children = []
+    rows = []
+    try:
+        for count in counts:
+            while len(children) < count:
+                name = f"child{len(children) + 1}"
+                children.append(agent_module.NetdataAgent(workdir / name, hostname=name)
+                                .stream_to(parent, api_key).start())
+                cycle.log(f"{name} on {children[-1].host} streams to the parent on {parent.host}")
+            names = [child.hostname for child in children]
+            for name in names:
+                parent.wait_for_history(args.lead_seconds, host_path=f"/host/{name}")
+            dims = sum(dimensions_of(parent, name) for name in names)
+            for module in MODULES:
+                run = Run(f"{module} {count} children", module, jobs(parent.host, names), workdir)
+                run_for([run], args.seconds)
+                job_figures = per_job(run, args.skip)
+                medians = [f["median"] for f in job_figures.values() if f["median"] is not None]
+                model_dims = {line.split()[1] for line in run.lines
+                              if line.startswith("DIMENSION ") and line.split()[1].strip("'").endswith("_anomaly")}
+                rows.append(dict(module=module, children=count, dims=dims, models=len(model_dims),
+                                 jobs=len(job_figures), median=statistics.median(medians) if medians else None,
+                                 worst=max(medians) if medians else None, total=sum(medians) if medians else None,
+                                 peak_mib=run.peak_kib / 1024))
+                cycle.log(f"{module}, {count} children: {rows[-1]}")
+    finally:
+        for child in children:
+            child.stop()
+        parent.stop()
+
+    lines = [f"# Both modules on a Netdata parent, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC", "",
+             f"One parent and its streaming children on loopback; one job per child over all its charts; "
+             f"{args.seconds} s per run, medians after the first {args.skip} cycles; load average "
+             f"{os.getloadavg()[0]:.2f} at the end; {cycle.repo_revision()}.", "",
+             "| module | children | dimensions streamed | models | median ms per job | slowest job ms | "
+             "sum of job medians ms per cycle | peak RSS MiB (plugin + children) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    fmt = lambda value: "n/a" if value is None else f"{value:.1f}"  # noqa: E731
+    for r in rows:
+        lines.append(f"| {r['module']} | {r['children']} | {r['dims']} | {r['models']} | {fmt(r['median'])} | "
+                     f"{fmt(r['worst'])} | {fmt(r['total'])} | {fmt(r['peak_mib'])} |")
+    cycle.publish(lines, args.out_dir, "parent", workdir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The anomaly charts in the agent's own dashboard: a private agent runs both modules through its
+python.d.plugin, and headless Chromium opens the dashboard, renders it, and takes a screenshot
+(kept as tests/artifacts/dashboard.png)."""
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from agent import NetdataAgent
+from plugin import REPO, venv_dir
+
+pytestmark = pytest.mark.integration
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--hide-scrollbars", "--window-size=1400,1800", "--virtual-time-budget=30000"]
+
+CONFIGS = {
+    "anomalies": "local:\n  name: 'local'\n  host: '{host}'\n  charts_regex: 'system\\\\.(cpu|load|ram|net|io)'\n"
+                 "  train_n_secs: 60\n  train_no_prediction_n: 0\n  save_state: no\n",
+    "anomalies_online": "local:\n  name: 'local'\n  host: '{host}'\n"
+                        "  charts_regex: 'system\\\\.(cpu|load|ram|net|io)'\n  warm_start_secs: 60\n  warmup_n: 30\n"
+                        "  save_state: no\n",
+}
+
+
+def has_data(node, chart):
+    try:
+        data = node.api(f"/api/v1/data?chart={chart}&after=-10&format=json")
+    except OSError:
+        return False
+    return any(value is not None for row in data.get("data", []) for value in row[1:])
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (tests/run installs it)")
+def test_the_dashboard_shows_the_anomaly_charts_of_both_modules(tmp_path, monkeypatch):
+    monkeypatch.setenv("NETDATA_ANOMALIES_VENV", str(venv_dir()))
+    node = NetdataAgent(tmp_path, python_d=True)
+    (node.config_dir / "python.d.conf").write_text(
+        "enabled: yes\ndefault_run: no\n" + "".join(f"{module}: yes\n" for module in CONFIGS))
+    for module in (REPO / "collectors").glob("*.py"):
+        (node.user_modules_dir / module.name).symlink_to(module)
+    for module, config in CONFIGS.items():
+        (node.config_dir / "python.d" / f"{module}.conf").write_text(config.format(host=node.host))
+    node.start()  # a young agent: the offline module trains on what history there is, then again later
+    try:
+        charts = ["anomalies_local.probability", "anomalies_online_local.probability"]
+        deadline = time.monotonic() + 180
+        while not all(has_data(node, chart) for chart in charts) and time.monotonic() < deadline:
+            time.sleep(2)
+        assert all(has_data(node, chart) for chart in charts)
+        time.sleep(20)  # some history to draw
+
+        url = f"http://{node.host}/#menu_anomalies_local"
+        dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, "--dump-dom", url], capture_output=True, text=True,
+                             timeout=180).stdout
+        for chart in charts:
+            assert chart in dom, f"{chart} not in the dashboard's page"
+        ARTIFACTS.mkdir(exist_ok=True)
+        screenshot = ARTIFACTS / "dashboard.png"
+        screenshot.unlink(missing_ok=True)
+        subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--screenshot={screenshot}", url], capture_output=True,
+                       timeout=180, check=True)
+        assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 50_000
+    finally:
+        node.stop()
