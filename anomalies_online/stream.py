@@ -104,15 +104,17 @@ class StreamingBank:
 
 def stream_cycle(bank: StreamingBank, flagger: PersistenceFlagger, feature_row: np.ndarray,
                  fresh_columns: np.ndarray) -> CycleScores:
-    """One cycle: every model whose columns all got a finite value (`complete`) scores and learns the newest
-    feature row (its probability stays NaN until its detector gives scores); flags count only for models past
-    their warm-up."""
+    """One cycle: every model whose columns all got a finite value, and whose features are all finite
+    (`complete`), scores and learns the newest feature row (its probability stays NaN until its detector
+    gives scores); flags count only for models past their warm-up."""
     n = len(bank.models)
     complete = np.zeros(n, dtype=bool)
     probabilities, normalized = np.full(n, np.nan), np.full(n, np.nan)
     for i, model in enumerate(bank.models):
         if fresh_columns[model.column_index].all():
-            probabilities[i], normalized[i] = model.step(feature_row[model.feature_index])
-            complete[i] = True
+            features = feature_row[model.feature_index]
+            if np.isfinite(features).all():  # a column with no value yet leaves NaN in the window
+                probabilities[i], normalized[i] = model.step(features)
+                complete[i] = True
     flags = flagger.update(bank.names, np.where(bank.warm(), probabilities, np.nan))
     return CycleScores(complete, probabilities, flags, normalized)

@@ -140,3 +140,14 @@ def test_online_config_names_bad_keys_and_keeps_shared_meaning():
     assert config.model == DEFAULTS["model"] and config.window_n == DEFAULTS["window_n"]
     assert sorted(p.split(":")[0] for p in config.problems) == ["charts_regex", "model", "warm_start_secs",
                                                                "window_n"]
+
+
+def test_a_dimension_without_a_first_value_does_not_poison_its_model():
+    """Its window holds NaN until the first value has gone through every lag: the model waits, then
+    scores as usual (learning NaN would make every later score NaN)."""
+    rng = np.random.default_rng(5)
+    values = _ar1(rng, 600, 3)
+    values[:4, 1] = np.nan  # the dimension has no value yet in the first rows after a (re)start
+    _, probabilities = _stream(parse_config({"warmup_n": 100}), values)
+    assert np.isnan(probabilities[:12]).all()
+    assert np.isfinite(probabilities[100:]).all()
