@@ -12,7 +12,7 @@ from fake_netdata import FakeNetdata, wave
 from plugin import REPO, venv_dir
 
 pytestmark = pytest.mark.integration
-ALARM = "anomalies_model_flagged_app.requests_anomaly"
+CHART = "anomalies_local.anomaly"
 
 JOB = """\
 local:
@@ -27,10 +27,11 @@ local:
 """
 
 
-def alarm(node, name):
-    """The agent's alarm `name` ({status, value, ...}), or None while it does not exist."""
+def alarm(node, template, chart):
+    """The agent's alarm of `template` on `chart` ({name, status, value, ...}), or None while there is none
+    (a `foreach` template names its alarms after the dimension)."""
     for entry in node.api("/api/v1/alarms?all").get("alarms", {}).values():
-        if entry["name"] == name:
+        if entry["name"].startswith(template) and entry["chart"] == chart:
             return entry
     return None
 
@@ -57,15 +58,15 @@ def test_an_injected_anomaly_raises_the_model_flagged_alarm(tmp_path, monkeypatc
             (node.user_modules_dir / module.name).symlink_to(module)
         node.start()
         try:
-            clear = wait_for(ALARM, lambda: (alarm(node, ALARM) or {}).get("status") == "CLEAR", 120)
-            assert clear
+            flagged = lambda: alarm(node, "anomalies_model_flagged", CHART) or {}  # noqa: E731
+            assert wait_for("clear alarm", lambda: flagged().get("status") == "CLEAR", 120)
             time.sleep(20)  # ordinary data: it stays clear
-            assert alarm(node, ALARM)["status"] == "CLEAR"
+            assert flagged()["status"] == "CLEAR"
 
             charts["app.requests"]["rate"] = lambda t: 100 + 400 * (int(t) % 2)  # wild swings every second
             injected = time.monotonic()
-            raised = wait_for("warning", lambda: alarm(node, ALARM)["status"] == "WARNING", 150)
-            assert raised and time.monotonic() - injected > 20  # a run of flags, not one odd sample
-            assert alarm(node, "anomalies_anomaly_rate") is not None
+            assert wait_for("warning", lambda: flagged()["status"] == "WARNING", 150)
+            assert time.monotonic() - injected > 20  # a run of flags, not one odd sample
+            assert alarm(node, "anomalies_anomaly_rate", "anomalies_local.probability") is not None
         finally:
             node.stop()

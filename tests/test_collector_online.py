@@ -89,7 +89,7 @@ def test_a_restarted_plugin_continues_with_the_saved_streaming_models(agent, tmp
 
     # warm_start_secs only changes how a job starts: the saved models still fit
     second = run_plugin(root, "anomalies_online", config.replace("warm_start_secs: 0", "warm_start_secs: 600"),
-                        seconds=20)
+                        seconds=25)
     assert second.log_lines("saved", "restored 2 streaming models"), second.stderr[-3000:]
     # only the seconds since the save, not the 600 s of warm_start_secs
     warm = second.log_lines("saved", "warm start")
