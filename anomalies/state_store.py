@@ -11,6 +11,7 @@ place; the directory is 0700 and the files 0600. A corrupt, foreign or outdated 
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import hmac
 import io
@@ -116,6 +117,8 @@ class StateStore:
             if len(key) != 32:
                 raise StateError(f"{key_path} is not a key of 32 bytes")
             self._key = key
+            for leftover in glob.glob(os.path.join(self.directory, f".{glob.escape(self.name)}.*.tmp")):
+                os.unlink(leftover)  # a write this job did not finish (the plugin was killed)
         except (OSError, StateError) as error:
             self.disabled = True
             self.log.warning(f"models will not be saved across restarts: {error}")

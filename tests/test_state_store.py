@@ -111,3 +111,12 @@ def test_a_payload_that_cannot_be_pickled_is_logged_not_raised(tmp_path):
     assert not store.save("fp", {"f": lambda: 0})
     assert log.said("warning", "cannot save models")
 
+
+
+def test_a_write_cut_short_is_cleaned_up_and_never_read(tmp_path):
+    store, log = store_in(tmp_path)
+    store.save("fp", {"a": 1})
+    (tmp_path / ".anomalies_local.abc123.tmp").write_bytes(b"half a file")
+    restarted, _ = store_in(tmp_path)
+    assert restarted.load("fp").payload == {"a": 1}
+    assert not (tmp_path / ".anomalies_local.abc123.tmp").exists()
