@@ -7,6 +7,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 from evaluation.metrics import score_series  # noqa: E402
+from evaluation.sweep import persistent_flags  # noqa: E402
+
+from anomalies.flags import PersistenceFlagger  # noqa: E402
 
 
 def test_events_false_alarms_and_rows_that_are_not_judged():
@@ -25,3 +28,13 @@ def test_events_false_alarms_and_rows_that_are_not_judged():
     assert score.normal_days == 70 * 60 / 86400  # neither the events nor the unjudged rows
     with_unjudged_as_normal = score_series("d", "s", np.maximum(labels, 0), probability, flags, 60)
     assert with_unjudged_as_normal.false_alarms == 2 and with_unjudged_as_normal.auc_pr < score.auc_pr
+
+
+def test_the_swept_rule_is_the_collectors_flag_rule():
+    rng = np.random.default_rng(0)
+    percent = np.where(rng.random(3000) < 0.05, np.nan, 100 * rng.random(3000) ** 0.002)
+    for threshold, min_n, window_n in ((99.0, 3, 10), (99.9, 5, 10), (99.99, 1, 1)):
+        flagger = PersistenceFlagger(threshold, min_n, window_n)
+        expected = np.array([flagger.update(["m"], np.array([p]))[0] for p in percent])
+        swept = persistent_flags((percent / 100).astype(np.float32), threshold, min_n, window_n)
+        assert expected.any() and np.array_equal(swept, expected), (threshold, min_n, window_n)
