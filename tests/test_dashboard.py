@@ -19,10 +19,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--hide-scrollbars", "--window-size=1400,1800", "--virtual-time-budget=30000"]
 
 CONFIGS = {
-    "anomalies": "local:\n  name: 'local'\n  host: '{host}'\n  charts_regex: 'system\\\\.(cpu|load|ram|net|io)'\n"
+    "anomalies": "local:\n  name: 'local'\n  host: '{host}'\n  charts_regex: 'system\\.(cpu|load|ram|net|io)'\n"
                  "  train_n_secs: 60\n  train_no_prediction_n: 0\n  save_state: no\n",
     "anomalies_online": "local:\n  name: 'local'\n  host: '{host}'\n"
-                        "  charts_regex: 'system\\\\.(cpu|load|ram|net|io)'\n  warm_start_secs: 60\n  warmup_n: 30\n"
+                        "  charts_regex: 'system\\.(cpu|load|ram|net|io)'\n  warm_start_secs: 60\n  warmup_n: 30\n"
                         "  save_state: no\n",
 }
 

@@ -29,7 +29,7 @@ def parent(tmp_path_factory):
 
 def jobs(parent: NetdataAgent, extra: str) -> str:
     child = f"{parent.host}/host/child1"
-    common = "  charts_regex: 'system\\\\.(cpu|ram)'\n  save_state: no\n" + extra
+    common = "  charts_regex: 'system\\.(cpu|ram)'\n  save_state: no\n" + extra
     return (f"parent:\n  name: 'parent'\n  host: '{parent.host}'\n{common}"
             f"child1:\n  name: 'child1'\n  host: '{child}'\n{common}"
             f"  custom_models:\n    - name: 'cpu_parent_and_child'\n"
