@@ -8,6 +8,7 @@ import json
 import math
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +31,14 @@ def self_signed_certificate(directory: Path) -> Path:
                     "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(pem),
                     "-out", str(pem)], check=True, capture_output=True)
     return pem
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gave up on a slow answer is expected here, not an error worth a traceback."""
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 class FakeNetdata:
@@ -71,7 +80,7 @@ class FakeNetdata:
                 if body is not None:
                     self.wfile.write(json.dumps(body).encode())
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.protocol = "http"
         if certificate:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

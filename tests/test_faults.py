@@ -69,9 +69,9 @@ class Script:
         self.steps = [
             (12, self.load_nan), (14, self.load_inf), (16, self.load_none), (18, self.load_back),
             (20, self.io_constant), (28, self.io_back),
-            (30, self.garbage_on), (36, self.garbage_off),
-            (40, self.slow_on), (52, self.slow_off),
-            (56, self.io_gone), (66, self.io_returns),
+            (30, self.garbage_on), (35, self.garbage_off),  # + 9 cycles to fill the feature window again
+            (48, self.slow_on), (56, self.slow_off),
+            (72, self.io_gone), (80, self.io_returns),
         ]
         self.done = set()
 
@@ -124,7 +124,7 @@ def test_each_fault_is_visible_and_the_job_recovers_from_all(module, tmp_path):
               "system.load": {"load1": wave(90, 0.5, 1)},
               "system.io": {"in": wave(30, 3), "out": wave(20, 2)}}
     with FakeNetdata(charts) as fake:
-        run = run_plugin(tmp_path, module, job_config(module, fake.host), seconds=85, during=Script(fake))
+        run = run_plugin(tmp_path, module, job_config(module, fake.host), seconds=100, during=Script(fake))
     job = f"{module}_faults"
     assert "Traceback" not in run.stderr and run.non_protocol_lines() == []
     info, warnings = "\n".join(run.log_lines("faults", "INFO")), "\n".join(run.log_lines("faults", "WARNING"))
