@@ -36,14 +36,19 @@ def alarm(node, template, chart):
     return None
 
 
-def wait_for(what, predicate, seconds):
+def wait_for(node, what, predicate, seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(2)
-    raise AssertionError(f"no {what} within {seconds}s")
+    alarms = {a["name"]: a["status"] for a in node.api("/api/v1/alarms?all").get("alarms", {}).values()
+              if a["name"].startswith("anomalies")}
+    charts = [c for c in node.charts() if c.startswith("anomalies")]
+    log = (node.root / "log" / "error.log")
+    tail = log.read_text()[-3000:] if log.exists() else "(no error.log)"
+    raise AssertionError(f"no {what} within {seconds}s; alarms {alarms}; charts {charts}; log:\n{tail}")
 
 
 def test_an_injected_anomaly_raises_the_model_flagged_alarm(tmp_path, monkeypatch):
@@ -59,13 +64,14 @@ def test_an_injected_anomaly_raises_the_model_flagged_alarm(tmp_path, monkeypatc
         node.start()
         try:
             flagged = lambda: alarm(node, "anomalies_model_flagged", CHART) or {}  # noqa: E731
-            assert wait_for("clear alarm", lambda: flagged().get("status") == "CLEAR", 120)
+            # the agent evaluates an alarm once its chart holds the whole lookup window (2 minutes here)
+            assert wait_for(node, "clear alarm", lambda: flagged().get("status") == "CLEAR", 240)
             time.sleep(20)  # ordinary data: it stays clear
             assert flagged()["status"] == "CLEAR"
 
             charts["app.requests"]["rate"] = lambda t: 100 + 400 * (int(t) % 2)  # wild swings every second
             injected = time.monotonic()
-            assert wait_for("warning", lambda: flagged()["status"] == "WARNING", 150)
+            assert wait_for(node, "warning", lambda: flagged()["status"] == "WARNING", 150)
             assert time.monotonic() - injected > 20  # a run of flags, not one odd sample
             assert alarm(node, "anomalies_anomaly_rate", "anomalies_local.probability") is not None
         finally:
