@@ -118,13 +118,39 @@ class Script:
         self.charts["system.io"] = dict(self.io)
 
 
-@pytest.mark.parametrize("module", ["anomalies", "anomalies_online"])
-def test_each_fault_is_visible_and_the_job_recovers_from_all(module, tmp_path):
+def side_by_side(root, configs: Dict[str, str], seconds: float, during) -> Dict[str, object]:
+    """Both modules' plugins at once (each with its job config), `during` driven by the first; their
+    outputs by module."""
+    outputs = {}
+
+    def run(module, callback=None):
+        outputs[module] = run_plugin(root / module, module, configs[module], seconds=seconds, during=callback)
+
+    modules = list(configs)
+    others = [threading.Thread(target=run, args=(module,)) for module in modules[1:]]
+    for thread in others:
+        thread.start()
+    try:
+        run(modules[0], during)
+    finally:
+        for thread in others:
+            thread.join()
+    return outputs
+
+
+@pytest.fixture(scope="module")
+def fault_runs(tmp_path_factory):
     charts = {"system.cpu": {"user": wave(60), "system": wave(45, 2)},
               "system.load": {"load1": wave(90, 0.5, 1)},
               "system.io": {"in": wave(30, 3), "out": wave(20, 2)}}
     with FakeNetdata(charts) as fake:
-        run = run_plugin(tmp_path, module, job_config(module, fake.host), seconds=100, during=Script(fake))
+        return side_by_side(tmp_path_factory.mktemp("faults"),
+                            {module: job_config(module, fake.host) for module in JOBS}, 100, Script(fake))
+
+
+@pytest.mark.parametrize("module", list(JOBS))
+def test_each_fault_is_visible_and_the_job_recovers_from_all(module, fault_runs):
+    run = fault_runs[module]
     job = f"{module}_faults"
     assert "Traceback" not in run.stderr and run.non_protocol_lines() == []
     info, warnings = "\n".join(run.log_lines("faults", "INFO")), "\n".join(run.log_lines("faults", "WARNING"))
@@ -174,17 +200,9 @@ def test_agent_down_for_a_minute_then_back_without_a_flood_of_flags(tmp_path):
         "anomalies_online": "down:\n  name: 'down'\n  host: '{host}'\n  charts_regex: 'system\\.(cpu|ram|load)'\n"
                             "  warm_start_secs: 60\n  warmup_n: 30\n  save_state: no\n",
     }
-    runs = {}
-
-    def run(module, during=None):
-        runs[module] = run_plugin(tmp_path / module, module, configs[module].format(host=node.host),
-                                  seconds=150, during=during)
-
-    online = threading.Thread(target=run, args=("anomalies_online",))
-    online.start()
     try:
-        run("anomalies", during=stop_then_start)
-        online.join()
+        runs = side_by_side(tmp_path, {module: config.format(host=node.host) for module, config in configs.items()},
+                            150, stop_then_start)
     finally:
         node.stop()
     assert "started" in events
