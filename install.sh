@@ -189,14 +189,15 @@ if [ "$ACTION" = uninstall ]; then
         if [ -e "$dst" ] && cmp -s "$f" "$dst"; then rm -f "$dst" && say "Removed $dst"; fi
     done
     if [ -d "$PREFIX" ]; then rm -rf "$PREFIX" && say "Removed $PREFIX"; fi
-    if [ -d "$STATE_DIR" ] && [ ! -L "$STATE_DIR" ]; then
-        rm -rf "$STATE_DIR" && say "Removed the saved models in $STATE_DIR"
-    fi
     for name in "${MODULES[@]}"; do
         conf="$CONFIG_DIR/python.d/$name.conf"
         if [ -e "$conf" ]; then say "Left your configuration in place: $conf"; fi
     done
     restart_agent
+    # after the restart: a module still running before it could have saved its models once more
+    if [ -d "$STATE_DIR" ] && [ ! -L "$STATE_DIR" ]; then
+        rm -rf "$STATE_DIR" && say "Removed the saved models in $STATE_DIR"
+    fi
     say "Uninstalled."
     exit 0
 fi
