@@ -11,6 +11,7 @@ place; the directory is 0700 and the files 0600. A corrupt, foreign or outdated 
 """
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import hmac
@@ -25,7 +26,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Optional, Tuple
 
 from .cycle import Logger
@@ -45,8 +45,11 @@ _ALLOWED_MODULE_ROOTS = frozenset({"anomalies", "anomalies_online", "numpy", "rr
 _ALLOWED_BUILTINS = frozenset({"set", "frozenset", "slice", "range", "complex", "bytearray", "object",
                                "dict", "list", "tuple", "int", "float", "bool", "str", "bytes"})
 
+@functools.lru_cache(maxsize=1)
 def package_version() -> str:
     """The installed version of netdata-anomalies (state from another version is not loaded)."""
+    from importlib import metadata  # imported here: it pulls in email, zipfile, csv...
+
     try:
         return metadata.version("netdata-anomalies")
     except metadata.PackageNotFoundError:
