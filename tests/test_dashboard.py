@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The anomaly charts in the agent's own dashboard: a private agent runs both modules through its
-python.d.plugin, and headless Chromium opens the dashboard, renders it, and takes a screenshot
-(kept as tests/artifacts/dashboard.png)."""
+python.d.plugin, and headless Chromium opens the dashboard, runs its scripts and gives the page it built:
+it holds the charts of both modules."""
 import shutil
 import subprocess
 import time
@@ -52,18 +52,14 @@ def test_the_dashboard_shows_the_anomaly_charts_of_both_modules(tmp_path, monkey
         while not all(has_data(node, chart) for chart in charts) and time.monotonic() < deadline:
             time.sleep(2)
         assert all(has_data(node, chart) for chart in charts)
-        time.sleep(20)  # some history to draw
 
         url = f"http://{node.host}/#menu_anomalies_local"
         dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, "--dump-dom", url], capture_output=True, text=True,
                              timeout=180).stdout
-        for chart in charts:
-            assert chart in dom, f"{chart} not in the dashboard's page"
         ARTIFACTS.mkdir(exist_ok=True)
-        screenshot = ARTIFACTS / "dashboard.png"
-        screenshot.unlink(missing_ok=True)
-        subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--screenshot={screenshot}", url], capture_output=True,
-                       timeout=180, check=True)
-        assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 50_000
+        (ARTIFACTS / "dashboard.html").write_text(dom)
+        for chart in charts:
+            # the dashboard names each chart's container after the chart: chart_<id, dots as underscores>
+            assert f'id="chart_{chart.replace(".", "_")}"' in dom, f"{chart} not on the page"
     finally:
         node.stop()
