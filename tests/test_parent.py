@@ -38,7 +38,8 @@ def jobs(parent: NetdataAgent, extra: str) -> str:
 
 @pytest.mark.parametrize("module, extra", [
     ("anomalies", f"  train_n_secs: {HISTORY_SECS}\n  train_no_prediction_n: 2\n"),
-    ("anomalies_online", f"  warm_start_secs: {HISTORY_SECS}\n  warmup_n: 20\n")])
+    ("anomalies_online", f"  warm_start_secs: {HISTORY_SECS}\n  warmup_n: 20\n")],
+    ids=["anomalies", "anomalies_online"])
 def test_the_collector_on_the_parent_models_each_host_in_its_own_charts(parent, tmp_path, module, extra):
     run = run_plugin(tmp_path, module, jobs(parent, extra), seconds=35)
     assert "Traceback" not in run.stderr and run.non_protocol_lines() == []
