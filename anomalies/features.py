@@ -65,6 +65,11 @@ class FeatureWindow:
         self.rows_ = np.array(seed[-spec.window:], dtype=np.float64)
         self.last_finite_ = _last_finite(self.rows_)
 
+    def restart(self) -> None:
+        """Forget every row (after a gap in the data: no feature may span it)."""
+        self.rows_ = self.rows_[:0]
+        self.last_finite_ = np.full(self.rows_.shape[1], np.nan)
+
     def push(self, row: np.ndarray) -> Optional[np.ndarray]:
         """Add the newest raw row; return the newest feature row, or None while the window fills."""
         row = np.where(np.isfinite(row), row, self.last_finite_)

@@ -18,7 +18,7 @@ from .netdata_source import NetdataSource, RowGatherer
 from .planning import list_charts, plan_models
 from .scoring import score_cycle
 from .child_process import call_in_child
-from .state_store import StateStore, default_state_dir
+from .state_store import job_store
 from .training import TrainedState
 
 RETRY_TRAINING_EVERY_N = 30  # cycles between attempts while no model could be trained
@@ -34,8 +34,7 @@ class AnomaliesJob:
         self.configuration = dict(configuration)
         self.config: Config = parse_config(configuration)
         self.update_every = max(1, int(configuration.get("update_every") or 1))
-        self.store = (StateStore(default_state_dir(), job_name, log)
-                      if self.config.save_state and job_name else None)
+        self.store = job_store(self.config.save_state, job_name, log)
         self._restore_pending = self.store is not None
         self.feature_spec = FeatureSpec(self.config.diffs_n, self.config.smooth_n, self.config.lags_n)
         self.flagger = PersistenceFlagger(self.config.flags_threshold, self.config.flags_min_n,
@@ -189,7 +188,7 @@ class AnomaliesJob:
             return result
         row = self.reader.read(self.gatherer)
         if row is None:  # no agent answered: no features across the gap (its diffs would look anomalous)
-            self.window = FeatureWindow(self.feature_spec, np.empty((0, len(self.state.columns))))
+            self.window.restart()
             return result
         feature_row = self.window.push(row)
         if self._trainer is not None or self.hold_cycles > 0:

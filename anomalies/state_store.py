@@ -62,6 +62,11 @@ def default_state_dir() -> str:
     return os.path.join(os.environ.get("NETDATA_LIB_DIR") or DEFAULT_LIB_DIR, STATE_DIR_NAME)
 
 
+def job_store(save_state: bool, job_name: Optional[str], log: Logger) -> Optional["StateStore"]:
+    """The store of a python.d job (None when `save_state` is off, or outside python.d: no job name)."""
+    return StateStore(default_state_dir(), job_name, log) if save_state and job_name else None
+
+
 class StateError(Exception):
     """A state file that must not be used; the message says why."""
 

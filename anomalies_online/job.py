@@ -17,7 +17,7 @@ from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
 from anomalies.netdata_source import NetdataSource, RowGatherer
 from anomalies.planning import list_charts, plan_models
-from anomalies.state_store import StateStore, default_state_dir
+from anomalies.state_store import job_store
 
 from .config import OnlineConfig, parse_config
 from .stream import StreamingBank, StreamingModel, stream_cycle
@@ -35,8 +35,7 @@ class OnlineJob:
         self.log = log
         self.module = module
         self.config: OnlineConfig = parse_config(configuration)
-        self.store = (StateStore(default_state_dir(), job_name, log)
-                      if self.config.save_state and job_name else None)
+        self.store = job_store(self.config.save_state, job_name, log)
         self._saver: Optional[threading.Thread] = None
         self._restore_pending = self.store is not None  # at the first look at the charts that succeeds
         self._history_after: Optional[int] = None  # where the warm start begins, if not warm_start_secs ago
@@ -122,14 +121,15 @@ class OnlineJob:
         save says what saving costs (the file is about as large as the models are in memory)."""
         started = time.monotonic()
         blob = self.store.encode(self.config.fingerprint(), self.bank.models)
-        if blob is not None and self._saver is None:
+        if blob is None:
+            return
+        if self._saver is None:
             self.log.info(f"saving {len(self.bank.models)} models to {self.store.path} every "
                           f"{self.config.save_state_every_n} cycles: {len(blob) / 1e6:.1f} MB, "
                           f"{time.monotonic() - started:.2f}s of a cycle")
-        if blob is not None:
-            self._saver = threading.Thread(target=self.store.write, args=(blob,), daemon=True,
-                                           name=f"{self.module}-save")
-            self._saver.start()
+        self._saver = threading.Thread(target=self.store.write, args=(blob,), daemon=True,
+                                       name=f"{self.module}-save")
+        self._saver.start()
 
     # -- warm start ------------------------------------------------------------------------------------
 
@@ -171,7 +171,7 @@ class OnlineJob:
             return result
         row = self.reader.read(self.gatherer)
         if row is None:  # no agent answered: no features across the gap (its diffs would look anomalous)
-            self.window = FeatureWindow(self.feature_spec, np.empty((0, len(self.bank.columns))))
+            self.window.restart()
             return result
         feature_row = self.window.push(row)
         if feature_row is None or warming:

@@ -65,6 +65,17 @@ class PluginOutput:
         return [line for line in self.stderr.splitlines() if f"[{job}]" in line and level in line]
 
 
+def enable_modules(node, configs: Dict[str, str]) -> None:
+    """Make a private agent's own python.d.plugin run these modules of this repo with these job configs
+    (before `node.start()`; the plugin finds the venv through NETDATA_ANOMALIES_VENV in the environment)."""
+    (node.config_dir / "python.d.conf").write_text(
+        "enabled: yes\ndefault_run: no\n" + "".join(f"{module}: yes\n" for module in configs))
+    for module, config in configs.items():
+        (node.config_dir / "python.d" / f"{module}.conf").write_text(config)
+    for path in (REPO / "collectors").glob("*.py"):
+        (node.user_modules_dir / path.name).symlink_to(path)
+
+
 def run_plugin(root: Path, module: str, job_config: str, seconds: float,
                during: Optional[Callable[[float], None]] = None) -> PluginOutput:
     """Run `python.d.plugin <module> debug trace nolock` for `seconds` with `job_config` as the module's

@@ -9,7 +9,7 @@ import pytest
 
 from agent import NetdataAgent
 from fake_netdata import FakeNetdata, wave
-from plugin import REPO, venv_dir
+from plugin import REPO, enable_modules, venv_dir
 
 pytestmark = pytest.mark.integration
 CHART = "anomalies_local.anomaly"
@@ -56,11 +56,8 @@ def test_an_injected_anomaly_raises_the_model_flagged_alarm(tmp_path, monkeypatc
     with FakeNetdata(charts) as fake:
         monkeypatch.setenv("NETDATA_ANOMALIES_VENV", str(venv_dir()))
         node = NetdataAgent(tmp_path, python_d=True, health=True)
-        (node.config_dir / "python.d.conf").write_text("enabled: yes\ndefault_run: no\nanomalies: yes\n")
-        (node.config_dir / "python.d" / "anomalies.conf").write_text(JOB.format(host=fake.host))
+        enable_modules(node, {"anomalies": JOB.format(host=fake.host)})
         shutil.copy(REPO / "health.d" / "anomalies.conf", node.config_dir / "health.d" / "anomalies.conf")
-        for module in (REPO / "collectors").glob("*.py"):
-            (node.user_modules_dir / module.name).symlink_to(module)
         node.start()
         try:
             flagged = lambda: alarm(node, "anomalies_model_flagged", CHART) or {}  # noqa: E731

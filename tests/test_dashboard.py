@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent import NetdataAgent
-from plugin import REPO, venv_dir
+from plugin import enable_modules, venv_dir
 
 pytestmark = pytest.mark.integration
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -39,12 +39,7 @@ def has_data(node, chart):
 def test_the_dashboard_shows_the_anomaly_charts_of_both_modules(tmp_path, monkeypatch):
     monkeypatch.setenv("NETDATA_ANOMALIES_VENV", str(venv_dir()))
     node = NetdataAgent(tmp_path, python_d=True)
-    (node.config_dir / "python.d.conf").write_text(
-        "enabled: yes\ndefault_run: no\n" + "".join(f"{module}: yes\n" for module in CONFIGS))
-    for module in (REPO / "collectors").glob("*.py"):
-        (node.user_modules_dir / module.name).symlink_to(module)
-    for module, config in CONFIGS.items():
-        (node.config_dir / "python.d" / f"{module}.conf").write_text(config.format(host=node.host))
+    enable_modules(node, {module: config.format(host=node.host) for module, config in CONFIGS.items()})
     node.start()  # a young agent: the offline module trains on what history there is, then again later
     try:
         charts = ["anomalies_local.probability", "anomalies_online_local.probability"]

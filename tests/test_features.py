@@ -54,3 +54,11 @@ def test_missing_value_in_history_only_spoils_nearby_rows():
     values[:3, 1] = np.nan
     features = FeatureSpec(1, 3, 0).matrix(values)
     assert np.isnan(features[:3, 1]).all() and np.isfinite(features[3:]).all()
+
+
+def test_a_restarted_window_forgets_the_rows_before_the_gap():
+    spec = FeatureSpec(1, 1, 0)
+    window = FeatureWindow(spec, np.array([[1.0, 5.0], [2.0, 6.0]]))
+    window.restart()
+    assert window.push(np.array([100.0, np.nan])) is None  # no difference with a row from before the gap
+    assert np.isnan(window.push(np.array([101.0, np.nan]))[1])  # nothing carried over the gap either
