@@ -44,7 +44,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -65,6 +65,21 @@ RUNTIME_SET = re.compile(r"^SET run_time = (\d+)")
 OUR_TRAINED = re.compile(r"trained (\d+) models? in ([0-9.]+)\s*s")
 OUR_IMPORT = re.compile(r"([0-9.]+)\s*s more to import")
 UPSTREAM_TRAINED = re.compile(r"training complete in ([0-9.]+) seconds")
+
+
+def run_times(lines: Sequence[str]) -> Iterator[Tuple[int, str, int]]:
+    """(index of the SET line, job, run_time ms) of every update of a netdata.runtime_<job> chart in
+    python.d.plugin output: python.d ends each update cycle of a job with one."""
+    job = None
+    for index, line in enumerate(lines):
+        begin = RUNTIME_BEGIN.match(line)
+        if begin:
+            job = begin.group(1)
+            continue
+        match = RUNTIME_SET.match(line) if job else None
+        if match:
+            yield index, job, int(match.group(1))
+        job = None
 
 
 def log(msg: str) -> None:
@@ -348,16 +363,8 @@ class PluginRun:
     # ---- results -------------------------------------------------------------------------------
     def cycles(self) -> List[tuple]:
         """(monotonic time, run_time ms) of each netdata.runtime_* update, in order."""
-        result, pending = [], False
-        for when, line in list(self.out):
-            if RUNTIME_BEGIN.match(line):
-                pending = True
-            elif pending:
-                match = RUNTIME_SET.match(line)
-                if match:
-                    result.append((when, int(match.group(1))))
-                pending = False
-        return result
+        out = list(self.out)
+        return [(out[index][0], ms) for index, _, ms in run_times([line for _, line in out])]
 
     def import_seconds(self) -> Optional[float]:
         """Ours: the model-import time its training log line states separately, if it does."""

@@ -90,19 +90,8 @@ class Run:
         time.sleep(0.3)
 
     def summary(self, skip: int) -> dict:
-        runtimes, flags, pending = [], [], False
-        for line in self.lines:
-            if line.startswith("BEGIN netdata.runtime_"):
-                pending = True
-            elif pending:
-                match = cycle.RUNTIME_SET.match(line)
-                if match:
-                    runtimes.append(int(match.group(1)))
-                pending = False
-            else:
-                match = FLAG_SET.match(line)
-                if match:
-                    flags.append(int(match.group(2)))
+        runtimes = [ms for _, _, ms in cycle.run_times(self.lines)]
+        flags = [int(match.group(2)) for match in map(FLAG_SET.match, self.lines) if match]
         models = len({line.split()[1].strip("'") for line in self.lines
                       if line.startswith("DIMENSION ") and line.split()[1].strip("'").endswith("_anomaly")})
         steady = runtimes[skip:]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -30,7 +29,6 @@ import cycle  # noqa: E402  (helpers of the offline bench: agent, venv, /proc sa
 from online_cycle import Run, run_for  # noqa: E402  (python.d.plugin processes, their RSS)
 
 MODULES = ("anomalies", "anomalies_online")
-RUNTIME = re.compile(r"^BEGIN netdata\.runtime_(\S+) \d+$")
 
 
 def jobs(parent_host: str, children: List[str]) -> str:
@@ -41,14 +39,8 @@ def jobs(parent_host: str, children: List[str]) -> str:
 def per_job(run: Run, skip: int) -> Dict[str, dict]:
     """Per job: the median of its run_times after the first `skip` cycles, and how many there were."""
     runtimes: Dict[str, List[int]] = {}
-    job = None
-    for line in run.lines:
-        match = RUNTIME.match(line)
-        if match:
-            job = match.group(1)
-        elif job and line.startswith("SET run_time = "):
-            runtimes.setdefault(job, []).append(int(line.split("=")[1]))
-            job = None
+    for _, job, ms in cycle.run_times(run.lines):
+        runtimes.setdefault(job, []).append(ms)
     return {name: {"median": statistics.median(values[skip:]) if values[skip:] else None,
                    "cycles": len(values[skip:])} for name, values in runtimes.items()}
 

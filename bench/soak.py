@@ -56,15 +56,7 @@ class SoakRun(Run):
         within the 10 s between samples, which is all the 5-minute slices need)."""
         now = time.monotonic() - self.started
         lines, self.lines_seen = self.lines[self.lines_seen:], len(self.lines)
-        pending = False
-        for line in lines:
-            if line.startswith("BEGIN netdata.runtime_"):
-                pending = True
-            elif pending:
-                match = cycle.RUNTIME_SET.match(line)
-                if match:
-                    self.cycle_times.append((now, int(match.group(1))))
-                pending = False
+        self.cycle_times += [(now, ms) for _, _, ms in cycle.run_times(lines)]
 
 
 def median_between(samples: List[tuple], start: float, end: float) -> Optional[float]:

@@ -130,6 +130,17 @@ class NetdataAgent:
                 self.process.wait(5)
         self.process = None
 
+    def death_notice(self) -> str:
+        """'' while the agent runs; once it has exited, its exit code and the end of its error log (for a test
+        to tell an agent that crashed from a collector that failed)."""
+        if self.process is None or self.process.poll() is None:
+            return ""
+        try:
+            tail = (self.root / "log" / "error.log").read_text(errors="replace").splitlines()[-40:]
+        except OSError:
+            tail = []
+        return f"netdata {self.hostname} on {self.host} exited with {self.process.returncode}:\n" + "\n".join(tail)
+
     def restart(self) -> None:
         self.stop()
         self.start()

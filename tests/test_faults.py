@@ -219,7 +219,10 @@ def test_agent_down_for_a_minute_then_back_without_a_flood_of_flags(tmp_path):
         resumed = probability[start + length:]
         assert len(resumed) >= 15 and "system.cpu_prob" in resumed[-1], module
         # The agent's own start is an unusual moment for system.* (a burst of CPU, new memory), which may be
-        # flagged for a while; a flood would be flags that stay.
-        flagged = [sum(cycle[f"{job}.anomaly"].values()) / len(cycle[f"{job}.anomaly"])
-                   for cycle in per_cycle[start + length:] if cycle.get(f"{job}.anomaly")]
-        assert sum(flagged) / len(flagged) < 0.34 and sum(flagged[-20:]) / 20 < 0.1, (module, flagged)
+        # flagged for a while; its memory may also settle at a new level, which a model trained on one minute
+        # flags until it retrains: one chart. A flood is what a gap fed into the features would give: every
+        # chart flagged, and staying so.
+        after = [cycle[f"{job}.anomaly"] for cycle in per_cycle[start + length:] if cycle.get(f"{job}.anomaly")]
+        flagged = {dim: sum(flags.get(dim, 0) for flags in after) for dim in after[-1]}
+        assert sum(flagged.values()) / (len(after) * len(flagged)) < 0.34, (module, flagged, len(after))
+        assert all(sum(flags.values()) <= 1 for flags in after[-20:]), (module, after[-20:])

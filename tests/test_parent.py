@@ -42,6 +42,7 @@ def jobs(parent: NetdataAgent, extra: str) -> str:
     ids=["anomalies", "anomalies_online"])
 def test_the_collector_on_the_parent_models_each_host_in_its_own_charts(parent, tmp_path, module, extra):
     run = run_plugin(tmp_path, module, jobs(parent, extra), seconds=35)
+    assert not parent.death_notice(), parent.death_notice()
     assert "Traceback" not in run.stderr and run.non_protocol_lines() == []
     assert not [line for line in run.log_lines("child1", "WARNING") if "cannot" in line], run.stderr[-3000:]
     for job in ("parent", "child1"):
