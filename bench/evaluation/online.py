@@ -3,9 +3,9 @@
 
 One row = one cycle. The warm start learns the last `warm_start_secs` rows (in samples) of the training part
 with `StreamingBank.learn_history`, as the job learns the agent's history at start; then every test row goes
-through `FeatureWindow.push` and `stream_cycle`, scoring and learning in time order. The one view is the
-server model (every metric of the series in one custom model): per-metric streaming models would multiply
-the replay time by the number of metrics.
+through `FeatureWindow.push` and `stream_cycle`, scoring and learning in time order. Views: the server
+model (every metric of the series in one custom model) and, with the bench setting `per_metric`, the
+per-metric models beside it (probability = max over metrics, flag = any), as for the offline module.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from anomalies_online.config import OnlineConfig, parse_config
 from anomalies_online.stream import StreamingBank, stream_cycle
 
 from .data import Series
-from .detectors import SERVER, columns_and_specs
+from .detectors import PER_METRIC, SERVER, columns_and_specs
 
 
 def online_config(settings: Dict) -> OnlineConfig:
@@ -32,26 +32,33 @@ def online_config(settings: Dict) -> OnlineConfig:
 
 
 def replay_online(series: Series, names: list, settings: Dict):
-    """(outputs, probability in [0, 1] per test row, flags per test row, seconds) for one series."""
+    """(outputs, probability in [0, 1] per test row and output, flags likewise, seconds) for one series;
+    `settings` are the module's keys and the bench setting `per_metric` (default off)."""
     started = time.monotonic()
-    config = online_config(settings)
-    columns, specs = columns_and_specs(series.name, series.metrics, per_metric=False)
+    config = online_config({k: v for k, v in settings.items() if k != "per_metric"})
+    columns, specs = columns_and_specs(series.name, series.metrics, per_metric=settings.get("per_metric", False))
     feature_spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
     bank = StreamingBank(config, feature_spec)
-    bank.replan(specs[:1])
+    bank.replan(specs)
     flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
     history = series.train[-config.warm_start_secs:] if config.warm_start_secs else series.train[:0]
     bank.learn_history(history)
     window = FeatureWindow(feature_spec, history[-feature_spec.window:])
-    probability = np.zeros((len(series.test), 1))
-    flag = np.zeros((len(series.test), 1), dtype=bool)
+    probability = np.zeros((len(series.test), len(bank.names)))
+    flag = np.zeros((len(series.test), len(bank.names)), dtype=bool)
     for t, row in enumerate(series.test):
         feature_row = window.push(row)
         if feature_row is None:
             continue
         cycle = stream_cycle(bank, flagger, feature_row, np.isfinite(row))
-        if cycle.complete[0] and np.isfinite(cycle.probabilities[0]):
-            probability[t, 0], flag[t, 0] = cycle.probabilities[0] / 100.0, cycle.flags[0]
-    outputs = [(name, SERVER) for name in names]
-    return outputs, np.repeat(probability, len(names), axis=1), np.repeat(flag, len(names), axis=1), \
-        time.monotonic() - started
+        scored = np.array(cycle.complete) & np.isfinite(cycle.probabilities)
+        probability[t, scored] = cycle.probabilities[scored] / 100.0
+        flag[t, scored] = np.asarray(cycle.flags)[scored]
+    server = [bank.names.index(specs[0].name)]
+    per_metric = [bank.names.index(spec.name) for spec in specs[1:]] or server  # one metric: one model
+    positions = {SERVER: server, PER_METRIC: per_metric if settings.get("per_metric", False) else []}
+    views = [view for view in (SERVER, PER_METRIC) if positions[view]]
+    outputs = [(name, view) for name in names for view in views]
+    out_probability = np.stack([probability[:, positions[view]].max(axis=1) for _, view in outputs], axis=1)
+    out_flag = np.stack([flag[:, positions[view]].any(axis=1) for _, view in outputs], axis=1)
+    return outputs, out_probability, out_flag, time.monotonic() - started

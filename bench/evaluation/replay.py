@@ -60,7 +60,8 @@ class Task:
         """A rough guess of the relative run time, to start the longest replays first."""
         per_metric = self.settings.get("per_metric", True) and self.kind == "collector"
         if self.kind == "online":
-            return len(self.series.test) * ONLINE_COST.get(self.settings.get("model", "zscore"), 1)
+            return len(self.series.test) * ONLINE_COST.get(self.settings.get("model", "zscore"), 1) * (
+                1 + len(self.series.metrics) * self.settings.get("per_metric", False) / 4)
         return len(self.series.test) * (1 + len(self.series.train) / 5000) * (
             1 + len(self.series.metrics) * per_metric) * (
             4 if self.settings.get("model", "pca") in ("iforest", "copod", "ecod", "loda") else 1)
