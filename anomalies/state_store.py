@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from typing import Any, BinaryIO, Optional, Tuple
 
 from .cycle import Logger
 
@@ -134,9 +134,11 @@ class StateStore:
 
     # -- writing ----------------------------------------------------------------------------------------
 
-    def encode(self, fingerprint: str, payload: Any) -> Optional[bytes]:
-        """The bytes of a state file for `payload`, pickled now (so the caller decides when its objects are
-        consistent); None (logged) when the store is disabled or the payload cannot be pickled."""
+    def write_temp(self, fingerprint: str, payload: Any) -> Optional[str]:
+        """Pickle `payload` now (so the caller decides when its objects are consistent) straight into a
+        temporary file beside the state file, signed as it is written: no copy of the pickle in memory.
+        Returns the file for `commit`; None (logged) when the store is disabled or the payload cannot be
+        pickled or written."""
         key = self._prepare()
         if key is None:
             return None
@@ -145,28 +147,31 @@ class StateStore:
             "fingerprint": fingerprint, "saved_at": time.time(),
             "python": "%d.%d" % sys.version_info[:2],
         }).encode()
-        try:
-            pickled = pickle.dumps(payload, protocol=5)
-        except Exception as error:  # noqa: BLE001 - e.g. a model that cannot be pickled: keep running
-            self.log.warning(f"cannot save models: {error!r}")
-            return None
-        body = MAGIC + _HEADER_LENGTH.pack(len(header)) + header + pickled
-        return body + hmac.new(key, body, _DIGEST).digest()
-
-    def write(self, blob: bytes) -> bool:
-        """Replace the state file with `blob` atomically (temp file, fsync, rename); False (logged) on
-        failure."""
+        temp_path = None
         try:
             fd, temp_path = tempfile.mkstemp(prefix=f".{self.name}.", suffix=".tmp", dir=self.directory)
+            with os.fdopen(fd, "wb") as temp_file:
+                signed = _SigningWriter(temp_file, hmac.new(key, digestmod=_DIGEST))
+                signed.write(MAGIC + _HEADER_LENGTH.pack(len(header)) + header)
+                pickle.Pickler(signed, protocol=5).dump(payload)
+                temp_file.write(signed.mac.digest())
+            return temp_path
+        except Exception as error:  # noqa: BLE001 - e.g. a model that cannot be pickled: keep running
+            self.log.warning(f"cannot save models to {self.path}: {error!r}")
+            if temp_path is not None:
+                _unlink_quietly(temp_path)
+            return None
+
+    def commit(self, temp_path: str) -> bool:
+        """Make a file from `write_temp` the state file: synced, then renamed over it (atomic), then the
+        directory synced; False (logged) on failure. May run in another thread."""
+        try:
+            fd = os.open(temp_path, os.O_RDONLY)
             try:
-                with os.fdopen(fd, "wb") as temp_file:
-                    temp_file.write(blob)
-                    temp_file.flush()
-                    os.fsync(temp_file.fileno())
-                os.replace(temp_path, self.path)
-            except BaseException:
-                os.unlink(temp_path)
-                raise
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp_path, self.path)
             directory_fd = os.open(self.directory, os.O_RDONLY)
             try:
                 os.fsync(directory_fd)
@@ -174,13 +179,14 @@ class StateStore:
                 os.close(directory_fd)
             return True
         except OSError as error:
+            _unlink_quietly(temp_path)
             self.log.warning(f"cannot save models to {self.path}: {error}")
             return False
 
     def save(self, fingerprint: str, payload: Any) -> bool:
-        """`encode` and `write` in one go."""
-        blob = self.encode(fingerprint, payload)
-        return blob is not None and self.write(blob)
+        """`write_temp` and `commit` in one go."""
+        temp_path = self.write_temp(fingerprint, payload)
+        return temp_path is not None and self.commit(temp_path)
 
     # -- reading ----------------------------------------------------------------------------------------
 
@@ -223,16 +229,35 @@ class StateStore:
         self.log.warning(f"not using saved models in {self.path} ({error}); {where}; starting fresh")
 
 
-def _verify(blob: bytes, key: bytes) -> Tuple[dict, bytes]:
+class _SigningWriter:
+    """A binary file that also feeds every byte written to it to an HMAC."""
+
+    def __init__(self, file: BinaryIO, mac: "hmac.HMAC"):
+        self.file = file
+        self.mac = mac
+
+    def write(self, data) -> int:
+        self.mac.update(data)
+        return self.file.write(data)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _verify(blob: bytes, key: bytes) -> Tuple[dict, memoryview]:
     """(header, pickled payload) of a state file whose magic, length and HMAC are right."""
     if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + _HEADER_LENGTH.size + _DIGEST_SIZE:
         raise StateError("not a netdata-anomalies state file")
-    body, digest = blob[:-_DIGEST_SIZE], blob[-_DIGEST_SIZE:]
+    body, digest = memoryview(blob)[:-_DIGEST_SIZE], blob[-_DIGEST_SIZE:]  # views: no copies of the pickle
     if not hmac.compare_digest(hmac.new(key, body, _DIGEST).digest(), digest):
         raise StateError("checksum mismatch: corrupt, or not written by this installation")
     start = len(MAGIC) + _HEADER_LENGTH.size
     (length,) = _HEADER_LENGTH.unpack_from(body, len(MAGIC))
-    return json.loads(body[start:start + length]), body[start + length:]
+    return json.loads(bytes(body[start:start + length])), body[start + length:]
 
 
 def _check_private(path: str, is_dir: bool) -> None:

@@ -29,10 +29,26 @@ class RollingCalibrator:
     def __init__(self, window_n: int = 3600, contamination: float = 0.001):
         self.window_n = window_n
         self.contamination = contamination
-        self.recent_ = np.empty(window_n)  # ring buffer, oldest at next_ once full
-        self.sorted_ = np.empty(window_n)  # the first n_ entries, ascending
+        # written whole now, so that their pages are resident from the start, not as the window fills
+        self.recent_ = np.full(window_n, np.nan)  # ring buffer, oldest at next_ once full
+        self.sorted_ = np.full(window_n, np.nan)  # the first n_ entries, ascending
         self.n_ = 0
         self.next_ = 0
+
+    def __getstate__(self) -> dict:
+        """Pickled without the sorted copy, which loading rebuilds: the window's scores, oldest first."""
+        state = self.__dict__.copy()
+        in_order = np.roll(self.recent_, -self.next_) if self.n_ == self.window_n else self.recent_[:self.n_]
+        state.update(recent_=np.array(in_order), sorted_=None, next_=self.n_ % self.window_n)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        scores = self.recent_
+        self.recent_ = np.full(self.window_n, np.nan)
+        self.recent_[:len(scores)] = scores
+        self.sorted_ = np.full(self.window_n, np.nan)
+        self.sorted_[:len(scores)] = np.sort(scores)
 
     def probability(self, score: float) -> float:
         n = self.n_

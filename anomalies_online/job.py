@@ -3,6 +3,7 @@
 sample; at start the models can first learn the last `warm_start_secs` of history in the background."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -117,17 +118,18 @@ class OnlineJob:
                 and (self._saver is None or not self._saver.is_alive()))
 
     def _save(self) -> None:
-        """Pickle the models now, between two cycles, and write the file in the background. The first
-        save says what saving costs (the file is about as large as the models are in memory)."""
+        """Pickle the models into a file now, between two cycles, and sync and rename it in the
+        background. The first save says what saving costs (the file is about as large as the models'
+        learned state)."""
         started = time.monotonic()
-        blob = self.store.encode(self.config.fingerprint(), self.bank.models)
-        if blob is None:
+        temp_path = self.store.write_temp(self.config.fingerprint(), self.bank.models)
+        if temp_path is None:
             return
         if self._saver is None:
             self.log.info(f"saving {len(self.bank.models)} models to {self.store.path} every "
-                          f"{self.config.save_state_every_n} cycles: {len(blob) / 1e6:.1f} MB, "
+                          f"{self.config.save_state_every_n} cycles: {os.path.getsize(temp_path) / 1e6:.1f} MB, "
                           f"{time.monotonic() - started:.2f}s of a cycle")
-        self._saver = threading.Thread(target=self.store.write, args=(blob,), daemon=True,
+        self._saver = threading.Thread(target=self.store.commit, args=(temp_path,), daemon=True,
                                        name=f"{self.module}-save")
         self._saver.start()
 

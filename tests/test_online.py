@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests of the streaming module: standardisation, calibration, flags on a long stationary stream,
 model bookkeeping and every detector."""
+import pickle
+
 import numpy as np
 import pytest
 
@@ -49,6 +51,25 @@ def test_rolling_window_stays_sorted_and_equal_to_the_last_scores():
         calibrator.learn(score)
         if t % 211 == 0 or t == len(scores) - 1:
             assert calibrator.sorted_[:calibrator.n_].tolist() == sorted(scores[max(0, t - 96):t + 1])
+
+
+@pytest.mark.parametrize("learned", [0, 40, 97, 250], ids=["empty", "filling", "just full", "wrapped"])
+def test_a_pickled_calibrator_carries_on_as_the_original(learned):
+    """Pickled, the window holds its scores once, oldest first (the sorted copy is rebuilt on load): half
+    the bytes, and the copy ranks and learns as the original does."""
+    rng = np.random.default_rng(learned)
+    original = RollingCalibrator(window_n=97)
+    for score in rng.gamma(2.0, size=learned):
+        original.learn(score)
+    blob = pickle.dumps(original, protocol=5)
+    copy = pickle.loads(blob)
+    assert len(blob) < 97 * 8 + 1000  # one array of 97 floats, not two
+    for score in rng.gamma(2.0, size=300):
+        assert copy.probability(score) == pytest.approx(original.probability(score), nan_ok=True)
+        assert copy.normalized(score) == pytest.approx(original.normalized(score), nan_ok=True)
+        original.learn(score)
+        copy.learn(score)
+    assert copy.sorted_.tolist() == original.sorted_.tolist()
 
 
 def test_calibrated_probabilities_are_uniform_below_the_tail():

@@ -2,6 +2,7 @@
 """Saved models: written atomically and privately, read back only when this installation wrote them for
 this version and this configuration; anything else is set aside with one log line."""
 import os
+from pathlib import Path
 import stat
 
 import numpy as np
@@ -55,7 +56,8 @@ def test_a_corrupt_or_foreign_file_is_set_aside_with_one_log_line(tmp_path, dama
         blob = blob[:40]
     else:  # a well-formed file from another installation (another key)
         other, _ = store_in(tmp_path / "other")
-        blob = other.encode("fp", {"a": 1})
+        other.save("fp", {"a": 1})
+        blob = Path(other.path).read_bytes()
     path.write_bytes(bytes(blob))
     assert store.load("fp") is None
     assert len(log.said("warning", "not using saved models")) == 1
@@ -79,10 +81,7 @@ class _Exploit:
 def test_a_correctly_signed_file_still_cannot_name_arbitrary_callables(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     store, log = store_in(tmp_path / "state")
-    blob = store.encode("fp", _Exploit())
-    path = tmp_path / "state" / "anomalies_local.state"
-    path.write_bytes(blob)
-    path.chmod(0o600)
+    assert store.save("fp", _Exploit())  # signed with this installation's key
     assert store.load("fp") is None
     assert not (tmp_path / "pwned").exists()
     assert log.said("warning", "is not allowed in a state file")
@@ -110,6 +109,7 @@ def test_a_payload_that_cannot_be_pickled_is_logged_not_raised(tmp_path):
     store, log = store_in(tmp_path)
     assert not store.save("fp", {"f": lambda: 0})
     assert log.said("warning", "cannot save models")
+    assert sorted(os.listdir(tmp_path)) == ["state.key"]  # no half-written file left behind
 
 
 
