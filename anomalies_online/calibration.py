@@ -36,10 +36,10 @@ class RollingCalibrator:
         self.next_ = 0
 
     def __getstate__(self) -> dict:
-        """Pickled without the sorted copy, which loading rebuilds: the window's scores, oldest first."""
+        """Pickled without the sorted copy, which loading rebuilds, and without the ring's unused tail; a
+        view, not a copy (a pickler keeps every object it pickled alive until it is done)."""
         state = self.__dict__.copy()
-        in_order = np.roll(self.recent_, -self.next_) if self.n_ == self.window_n else self.recent_[:self.n_]
-        state.update(recent_=np.array(in_order), sorted_=None, next_=self.n_ % self.window_n)
+        state.update(recent_=self.recent_[:self.n_], sorted_=None)
         return state
 
     def __setstate__(self, state: dict) -> None:

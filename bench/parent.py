@@ -45,6 +45,18 @@ def per_job(run: Run, skip: int) -> Dict[str, dict]:
                    "cycles": len(values[skip:])} for name, values in runtimes.items()}
 
 
+def models_of(run: Run) -> int:
+    """How many models all jobs of the run charted: the *_anomaly dimensions of their anomaly charts (the
+    same chart name in two jobs is two models)."""
+    models, chart = set(), None
+    for line in run.lines:
+        if line.startswith("CHART "):
+            chart = line.split()[1].strip("'")
+        elif line.startswith("DIMENSION ") and line.split()[1].strip("'").endswith("_anomaly"):
+            models.add((chart, line.split()[1].strip("'")))
+    return len(models)
+
+
 def dimensions_of(agent, child: str) -> int:
     charts = agent.api(f"/host/{child}/api/v1/charts")["charts"]
     return sum(len(chart.get("dimensions", {})) for chart in charts.values())
@@ -83,9 +95,8 @@ def main() -> int:
                 run_for([run], args.seconds)
                 job_figures = per_job(run, args.skip)
                 medians = [f["median"] for f in job_figures.values() if f["median"] is not None]
-                model_dims = {line.split()[1] for line in run.lines
-                              if line.startswith("DIMENSION ") and line.split()[1].strip("'").endswith("_anomaly")}
-                rows.append(dict(module=module, children=count, dims=dims, models=len(model_dims),
+                models = models_of(run)
+                rows.append(dict(module=module, children=count, dims=dims, models=models,
                                  jobs=len(job_figures), median=statistics.median(medians) if medians else None,
                                  worst=max(medians) if medians else None, total=sum(medians) if medians else None,
                                  peak_mib=run.peak_kib / 1024))
