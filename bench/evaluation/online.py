@@ -35,8 +35,9 @@ def replay_online(series: Series, names: list, settings: Dict):
     """(outputs, probability in [0, 1] per test row and output, flags likewise, seconds) for one series;
     `settings` are the module's keys and the bench setting `per_metric` (default off)."""
     started = time.monotonic()
+    per_metric = settings.get("per_metric", False)
     config = online_config({k: v for k, v in settings.items() if k != "per_metric"})
-    columns, specs = columns_and_specs(series.name, series.metrics, per_metric=settings.get("per_metric", False))
+    columns, specs = columns_and_specs(series.name, series.metrics, per_metric=per_metric)
     feature_spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
     bank = StreamingBank(config, feature_spec)
     bank.replan(specs)
@@ -55,8 +56,8 @@ def replay_online(series: Series, names: list, settings: Dict):
         probability[t, scored] = cycle.probabilities[scored] / 100.0
         flag[t, scored] = np.asarray(cycle.flags)[scored]
     server = [bank.names.index(specs[0].name)]
-    per_metric = [bank.names.index(spec.name) for spec in specs[1:]] or server  # one metric: one model
-    positions = {SERVER: server, PER_METRIC: per_metric if settings.get("per_metric", False) else []}
+    metric_models = [bank.names.index(spec.name) for spec in specs[1:]] or server  # one metric: one model
+    positions = {SERVER: server, PER_METRIC: metric_models if per_metric else []}
     views = [view for view in (SERVER, PER_METRIC) if positions[view]]
     outputs = [(name, view) for name in names for view in views]
     out_probability = np.stack([probability[:, positions[view]].max(axis=1) for _, view in outputs], axis=1)
