@@ -2,6 +2,7 @@
 """Which models a job runs: one per chart matching the regex, one per usable custom model."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Sequence, Tuple
 
@@ -10,6 +11,11 @@ from .config import CommonConfig
 from .netdata_source import NetdataSource
 
 Log = Callable[[str], None]
+
+# The charts of this project's jobs (and of upstream's `anomalies` module): `anomalies[_<job>].<chart>` and
+# `anomalies_online[_<job>].<chart>`. A chart model never watches them, whatever `charts_regex` says: with
+# `.*` a job would otherwise model its own output (and its flags would feed back into its scores).
+OWN_CHART = re.compile(r"anomalies(_[^.]*)?\.(probability|anomaly|score)")
 
 
 @dataclass(frozen=True)
@@ -34,11 +40,13 @@ def list_charts(source: NetdataSource, hosts: Sequence[str], warn: Log) -> Dict[
 
 def plan_models(config: CommonConfig, charts_by_host: Dict[str, Dict[str, List[str]]], warn: Log,
                 normalize_custom: bool = False) -> List[ModelSpec]:
-    """Chart models (charts of the job's host matching `charts_regex`, minus excludes) and custom models
-    (dimensions that exist; each missing one is named in a warning), min-max scaled if `normalize_custom`."""
+    """Chart models (charts of the job's host matching `charts_regex`, minus excludes and anomaly charts)
+    and custom models (dimensions that exist; each missing one is named in a warning), min-max scaled if
+    `normalize_custom`."""
     specs = []
     for chart_id, dims in sorted(charts_by_host.get(config.host, {}).items()):
-        if config.charts_regex.fullmatch(chart_id) and chart_id not in config.charts_to_exclude and dims:
+        if (config.charts_regex.fullmatch(chart_id) and chart_id not in config.charts_to_exclude and dims
+                and not OWN_CHART.fullmatch(chart_id)):
             specs.append(ModelSpec(chart_id, tuple(Column(config.host, chart_id, d) for d in dims)))
     for custom in config.custom_models:
         present = []

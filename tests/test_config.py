@@ -81,6 +81,17 @@ def test_chart_regex_matches_whole_ids_and_custom_dimensions_must_exist():
     assert len(warnings) == 2 and "system.cpu|nope" in warnings[0] and "other" in warnings[1]
 
 
+def test_no_chart_model_watches_the_anomaly_charts_of_either_module():
+    config = parse_config({"charts_regex": ".*"})
+    charts = {config.host: {chart: ["x"] for chart in (
+        "anomalies_local.probability", "anomalies_online_local.anomaly", "anomalies.score",
+        "anomalies_online_parent_child1.score", "netdata.runtime_anomalies_local", "system.cpu",
+        "anomalies_local.probabilities")}}
+    specs = plan_models(config, charts, [].append)
+    assert [s.name for s in specs] == ["anomalies_local.probabilities", "netdata.runtime_anomalies_local",
+                                       "system.cpu"]
+
+
 @pytest.mark.parametrize("value, verify, warned", [(False, False, True), ("no", False, True), ("off", False, True),
                                                    (True, True, False), ("/no/such/ca.pem", True, False)])
 def test_only_tls_verify_false_skips_verification_and_it_is_logged(value, verify, warned):
