@@ -21,6 +21,8 @@ import urllib3
 from .columns import Column
 
 if TYPE_CHECKING:
+    import pandas
+
     from .config import Config
 
 _NETDATA_PANDAS_LOCK = threading.Lock()
@@ -71,7 +73,7 @@ class NetdataSource:
         return self._get_json(host, "/api/v1/allmetrics?format=json")
 
     def training_window(self, host: str, charts: Sequence[str], after: int, before: int,
-                        log: Callable[[str], None]) -> "pandas.DataFrame":  # noqa: F821
+                        log: Callable[[str], None]) -> "pandas.DataFrame":
         """Per-second history of `charts` on `host` between two timestamps, forward-filled,
         with columns named `chart|dim`, through netdata-pandas."""
         netdata_pandas = import_netdata_pandas()
