@@ -41,12 +41,13 @@ def call_in_child(target: str, *args: Any, timeout: float = CHILD_TIMEOUT_S) -> 
             stderr=errors, env=env) as child:
         deadline = threading.Timer(timeout, kill, args=(child,))
         deadline.start()
+        unreadable = None
         try:
             pickle.dump((target, args), child.stdin)
             child.stdin.close()
             result = pickle.load(child.stdout)
-        except (EOFError, pickle.UnpicklingError, BrokenPipeError):
-            result = None  # the exit code and the child's last lines say why
+        except (EOFError, pickle.UnpicklingError, BrokenPipeError) as error:
+            unreadable = error  # a child that failed: its exit code and last lines say why
         finally:
             deadline.cancel()
         returncode = child.wait()
@@ -56,6 +57,8 @@ def call_in_child(target: str, *args: Any, timeout: float = CHILD_TIMEOUT_S) -> 
             errors.seek(0)
             last_lines = " | ".join(errors.read().decode(errors="replace").strip().splitlines()[-3:])
             raise RuntimeError(f"{target} exited with {returncode}: {last_lines}")
+        if unreadable is not None:
+            raise RuntimeError(f"{target} exited without a readable result: {unreadable!r}")
     return result
 
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Sequence, Tuple
 
+from . import charts
 from .columns import Column
 from .config import CommonConfig
 from .netdata_source import NetdataSource
@@ -15,7 +16,7 @@ Log = Callable[[str], None]
 # The charts of this project's jobs (and of upstream's `anomalies` module): `anomalies[_<job>].<chart>` and
 # `anomalies_online[_<job>].<chart>`. A chart model never watches them, whatever `charts_regex` says: with
 # `.*` a job would otherwise model its own output (and its flags would feed back into its scores).
-OWN_CHART = re.compile(r"anomalies(_[^.]*)?\.(probability|anomaly|score)")
+OWN_CHART = re.compile(r"anomalies(_[^.]*)?\.(" + "|".join(charts.ORDER) + ")")
 
 
 @dataclass(frozen=True)

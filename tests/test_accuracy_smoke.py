@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "..", "shared", "eval")
 RECORDINGS = os.path.join(REPO, "bench", "data", "netdata")  # committed: the test always has data

@@ -19,6 +19,11 @@ def fail(message: str):
     raise ValueError(message)
 
 
+def exit_with_garbage():
+    os.write(1, b"not a pickle")  # fd 1 is the result pipe
+    os._exit(0)
+
+
 def sleep(seconds: float):
     time.sleep(seconds)
 
@@ -33,6 +38,11 @@ def test_a_result_of_several_megabytes_comes_back_whole(capfd):
 def test_a_failing_child_reports_its_exit_code_and_last_lines():
     with pytest.raises(RuntimeError, match=r"exited with 1: .*ValueError: no such chart"):
         call_in_child("test_child_process:fail", "no such chart")
+
+
+def test_a_child_that_exits_cleanly_without_a_result_is_an_error_not_none():
+    with pytest.raises(RuntimeError, match="exited without a readable result"):
+        call_in_child("test_child_process:exit_with_garbage")
 
 
 def test_a_child_past_its_timeout_is_stopped_and_says_so():
