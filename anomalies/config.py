@@ -45,6 +45,9 @@ DEFAULTS: Dict[str, Any] = {
     "train_every_n": 1800,
     "train_n_secs": 14400,
     "train_no_prediction_n": 10,
+    # no model (so no flag) before the agent has this much history, or train_n_secs if that is less:
+    # models trained on a few minutes flag everything the next minutes bring (see README, "The first hour")
+    "min_train_secs": 900,
     "initial_train_data_after": 0,
     "initial_train_data_before": 0,
     "offset_n_secs": 0,
@@ -112,13 +115,21 @@ class Config(CommonConfig):
     train_every_n: int
     train_n_secs: int
     train_no_prediction_n: int
+    min_train_secs: int
     initial_train_data_after: int
     initial_train_data_before: int
     offset_n_secs: int
     custom_models_normalize: bool
 
     RUNTIME_KEYS: ClassVar[FrozenSet[str]] = CommonConfig.RUNTIME_KEYS | {"train_every_n",
-                                                                         "train_no_prediction_n"}
+                                                                         "train_no_prediction_n",
+                                                                         "min_train_secs"}
+
+    def history_needed_secs(self) -> int:
+        """Seconds of history the agent must have before the first training (none for a fixed window)."""
+        if self.initial_train_data_after and self.initial_train_data_before:
+            return 0
+        return min(self.min_train_secs, self.train_n_secs)
 
 
 def _canonical(value: Any) -> Any:
@@ -231,6 +242,7 @@ _PARSERS: Dict[str, Callable[[Any], Any]] = {
     "train_every_n": non_negative_int,
     "train_n_secs": positive_int,
     "train_no_prediction_n": non_negative_int,
+    "min_train_secs": non_negative_int,
     "initial_train_data_after": non_negative_int,
     "initial_train_data_before": non_negative_int,
     "offset_n_secs": non_negative_int,
@@ -269,6 +281,11 @@ def _custom_models(value: Any, host: str, problems: List[str]) -> Tuple[CustomMo
     return tuple(models)
 
 
+def _quoted(value: Any) -> str:
+    """A config value as the user wrote it: a string in quotes without repr's doubled backslashes."""
+    return f"'{value}'" if isinstance(value, str) else repr(value)
+
+
 def parse_settings(raw: Dict[str, Any], defaults: Dict[str, Any],
                    parsers: Dict[str, Callable[[Any], Any]]) -> Dict[str, Any]:
     """Validate a python.d job configuration against `defaults` and `parsers` (one per key).
@@ -285,7 +302,8 @@ def parse_settings(raw: Dict[str, Any], defaults: Dict[str, Any],
         try:
             values[key] = parser(value) if value is not None else None
         except (ValueError, TypeError, re.error) as error:
-            problems.append(f"{key}: invalid value {value!r} ({error}); using default {defaults[key]!r}")
+            problems.append(f"{key}: invalid value {_quoted(value)} ({error}); using default "
+                            f"{_quoted(defaults[key])}")
             values[key] = parser(defaults[key]) if defaults[key] is not None else None
     if values["flags_min_n"] > values["flags_window_n"]:
         problems.append(f"flags_min_n: {values['flags_min_n']} is more than flags_window_n "

@@ -11,9 +11,9 @@ import numpy as np
 
 from . import charts
 from .config import CommonConfig
-from .netdata_source import NetdataSource, RowGatherer
+from .netdata_source import NetdataSource, RowGatherer, describe_error
 
-MAX_SCORE = 1e6
+MAX_SCORE = 10.0  # on the score chart's scale: 1 + log10 of a billion times the threshold
 
 
 class Logger(Protocol):
@@ -72,7 +72,7 @@ class LatestReader:
                 latest[host] = self.source.latest(host, chart_ids)
             except Exception as error:  # noqa: BLE001 - agent down or restarting: a gap, not a crash
                 if host not in self.unreachable:
-                    self.log.warning(f"cannot read latest values from '{host}': {error!r}; "
+                    self.log.warning(f"cannot read latest values from '{host}': {describe_error(error)}; "
                                      "its models pause until it answers")
                 self.unreachable.add(host)
                 continue
@@ -100,22 +100,30 @@ class PauseReporter:
         self.paused = now_paused
 
 
-def chart_values(dimension_ids: Dict[str, List[str]], complete: np.ndarray, probabilities: np.ndarray,
-                 flags: np.ndarray, normalized: np.ndarray, include_average_prob: bool) -> Dict[str, int]:
-    """python.d values of one cycle for the models that had complete input (the others leave a gap)."""
-    scored = np.flatnonzero(complete)
+def chart_values(dimension_ids: Dict[str, List[str]], shown: np.ndarray, levels: np.ndarray, flags: np.ndarray,
+                 normalized: np.ndarray, include_average_prob: bool, warming_share: float = 0.0) -> Dict[str, int]:
+    """python.d values of one cycle: level, flag and score of the models `shown` (the others, without
+    complete input or still warming up, leave a gap), the share of them flagged, and the share of all
+    models still warming up (`warming_share`, 0-1)."""
+    data: Dict[str, int] = {charts.WARMING_UP: int(round(100 * warming_share * charts.VALUE_DIVISOR))}
+    scored = np.flatnonzero(shown)
     if len(scored) == 0:
-        return {}
+        return data
     values = {
-        charts.PROBABILITY: np.rint(probabilities[scored] * charts.VALUE_DIVISOR),
+        charts.PROBABILITY: np.rint(levels[scored] * charts.VALUE_DIVISOR),
         charts.ANOMALY: flags[scored],
-        charts.SCORE: np.rint(np.minimum(normalized[scored], MAX_SCORE) * charts.VALUE_DIVISOR),
+        charts.SCORE: np.rint(np.minimum(charts.compressed_score(normalized[scored]), MAX_SCORE)
+                              * charts.VALUE_DIVISOR),
     }
-    data: Dict[str, int] = {}
     for chart, chart_values_ in values.items():
         ids = dimension_ids[chart]
         data.update(zip([ids[i] for i in scored], chart_values_.astype(np.int64).tolist()))
     if include_average_prob:
-        data[charts.AVERAGE_PROB] = int(round(probabilities[scored].mean() * charts.VALUE_DIVISOR))
+        data[charts.AVERAGE_PROB] = int(round(levels[scored].mean() * charts.VALUE_DIVISOR))
     data[charts.ANOMALY_RATE] = int(round(100 * flags[scored].mean() * charts.VALUE_DIVISOR))
     return data
+
+
+def warming_values() -> Dict[str, int]:
+    """The values of a job that has no model ready yet: every model is warming up."""
+    return {charts.WARMING_UP: 100 * charts.VALUE_DIVISOR}

@@ -1,32 +1,66 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Anomaly flags: a probability above a threshold on at least `min_n` of the last `window_n` cycles."""
+"""Anomaly flags: a probability above a threshold on at least `min_n` of the last `window_n` cycles, and
+the anomaly level the charts show (how near each model is to that rule)."""
 from __future__ import annotations
 
-from typing import Dict, Iterable
+from typing import Iterable, List, Sequence
 
 import numpy as np
 
+LEVEL_MAX = 200.0  # the level of a probability of 100 (beyond every score the model has seen)
+
 
 class PersistenceFlagger:
-    """Per-model persistence rule over the recent history of "probability >= threshold"."""
+    """Per model, its last `window_n` probabilities. A model is flagged while at least `min_n` of them are
+    >= `threshold`, that is while the `min_n`-th highest of them (`held_`, the probability it has held
+    for `min_n` of the last `window_n` cycles) is. A cycle without a probability (NaN) counts as below."""
 
     def __init__(self, threshold: float = 99.0, min_n: int = 3, window_n: int = 5):
         self.threshold = threshold
         self.min_n = min_n
         self.window_n = window_n
-        self.history_: Dict[str, int] = {}
-        self._mask = (1 << window_n) - 1
+        self.names_: List[str] = []
+        self.recent_ = np.empty((0, window_n))  # models × ring of probabilities, -inf where none
+        self.next_ = 0
+        self.held_ = np.empty(0)
 
-    def update(self, names: Iterable[str], probabilities: np.ndarray) -> np.ndarray:
+    def update(self, names: Sequence[str], probabilities: np.ndarray) -> np.ndarray:
         """Record one cycle of probabilities (one per name, NaN = no value); return the flags (bool)."""
-        flags = np.zeros(len(probabilities), dtype=bool)
-        for i, (name, above) in enumerate(zip(names, probabilities >= self.threshold)):
-            history = ((self.history_.get(name, 0) << 1) | int(above)) & self._mask
-            self.history_[name] = history
-            flags[i] = bin(history).count("1") >= self.min_n
-        return flags
+        if list(names) != self.names_:
+            self._align(list(names))
+        self.recent_[:, self.next_] = np.where(np.isnan(probabilities), -np.inf, probabilities)
+        self.next_ = (self.next_ + 1) % self.window_n
+        if self.min_n > self.window_n:
+            self.held_ = np.full(len(self.names_), -np.inf)
+        else:
+            kth = self.window_n - max(self.min_n, 1)
+            self.held_ = np.partition(self.recent_, kth, axis=1)[:, kth]
+        return self.held_ >= self.threshold
+
+    def levels(self) -> np.ndarray:
+        """Per model (as of the last update), how unusual the probability it held is, relative to the flag
+        threshold in powers of ten of rarity: 100 * log(1 - held) / log(1 - threshold). 100 is the flag
+        line; on ordinary data (probabilities uniform, held near their median) about 10; a held
+        probability of 100 is `LEVEL_MAX`."""
+        with np.errstate(divide="ignore"):
+            rarity = -np.log10(1.0 - np.clip(self.held_, 0.0, 100.0) / 100.0)
+            flag_rarity = -np.log10(1.0 - min(max(self.threshold, 0.0), 100.0) / 100.0)
+        return np.minimum(100.0 * rarity / max(flag_rarity, 1e-12), LEVEL_MAX)
 
     def forget(self, names: Iterable[str]) -> None:
         """Drop the history of models that no longer exist."""
-        for name in names:
-            self.history_.pop(name, None)
+        gone = set(names)
+        keep = [i for i, name in enumerate(self.names_) if name not in gone]
+        if len(self.held_) == len(self.names_):
+            self.held_ = self.held_[keep]
+        self.names_ = [self.names_[i] for i in keep]
+        self.recent_ = self.recent_[keep]
+
+    def _align(self, names: List[str]) -> None:
+        """Rows for `names` in this order: a known model keeps its history, a new one starts with none."""
+        position = {name: i for i, name in enumerate(self.names_)}
+        recent = np.full((len(names), self.window_n), -np.inf)
+        for i, name in enumerate(names):
+            if name in position:
+                recent[i] = self.recent_[position[name]]
+        self.names_, self.recent_ = names, recent

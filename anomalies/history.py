@@ -7,7 +7,7 @@ from typing import Any, Callable, List, Sequence, Tuple
 import numpy as np
 
 from .columns import Column
-from .netdata_source import NetdataSource
+from .netdata_source import NetdataSource, describe_error
 
 Log = Callable[[str], None]
 
@@ -25,7 +25,7 @@ def fetch_history(source: NetdataSource, columns: Sequence[Column], after: int, 
         try:
             frame = source.training_window(host, charts, after, before, warn)
         except Exception as error:  # noqa: BLE001 - any failure of one host must not stop the others
-            warn(f"cannot read the training window from '{host}': {error!r}")
+            warn(f"cannot read the training window from '{host}': {describe_error(error)}")
             continue
         frames.append(frame.rename(columns=lambda name, h=host: f"{h}::{name}"))
     if not frames:

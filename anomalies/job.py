@@ -13,13 +13,14 @@ from .config import Config, parse_config
 from .features import FeatureSpec, FeatureWindow
 from .flags import PersistenceFlagger
 from .cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
-                    report_config_problems)
+                    report_config_problems, warming_values)
 from .netdata_source import NetdataSource, RowGatherer
 from .planning import list_charts, plan_models
 from .scoring import score_cycle
 from .child_process import call_in_child
 from .state_store import job_store
 from .training import TrainedState
+from .warmup import HistoryGate
 
 RETRY_TRAINING_EVERY_N = 30  # cycles between attempts while no model could be trained
 # One training child at a time in a plugin: its jobs are threads of one process, and a training child holds
@@ -57,9 +58,13 @@ class AnomaliesJob:
         self._trainer: Optional[threading.Thread] = None
         self._trained: Optional[TrainedState] = None
         self.training_warnings = RepeatFilter(log)
+        self.history_gate = HistoryGate(self.source, self.config.host, self.config.history_needed_secs(), log,
+                                        RETRY_TRAINING_EVERY_N)
 
     def chart_definitions(self) -> Tuple[List[str], Dict[str, dict]]:
-        return charts.definitions(self.module, self.config.include_average_prob)
+        c = self.config
+        return charts.definitions(self.module, c.include_average_prob, c.flags_min_n, c.flags_window_n,
+                                  "the training threshold")
 
     def check(self) -> bool:
         """Report every configuration problem once; the job runs with defaults in their place."""
@@ -162,7 +167,7 @@ class AnomaliesJob:
         self.window = FeatureWindow(self.feature_spec, recent)
         self.gatherer = RowGatherer(state.columns)
         self.dimension_ids = {chart: [charts.dimension_id(name, chart) for name in state.bank.names]
-                              for chart in charts.ORDER}
+                              for chart in charts.MODEL_CHARTS}
         self.state = state
         self.hold_cycles = 0 if restored else self.config.train_no_prediction_n
 
@@ -188,9 +193,10 @@ class AnomaliesJob:
             self._trainer = None
             if self._trained is not None:
                 self._swap_in_trained(result)
-        if self._training_due():
+        if self._training_due() and self.history_gate.ready(self.cycle):
             self._start_training()
         if self.state is None or not self.state.bank.names:
+            result.data = warming_values()
             return result
         row = self.reader.read(self.gatherer)
         if row is None:  # no agent answered: no features across the gap (its diffs would look anomalous)
@@ -210,5 +216,5 @@ class AnomaliesJob:
         bank = self.state.bank
         cycle = score_cycle(bank, self.flagger, feature_row, fresh)
         self.pauses.update(bank.names, cycle.complete)
-        return chart_values(self.dimension_ids, cycle.complete, cycle.probabilities, cycle.flags,
-                            cycle.normalized, self.config.include_average_prob)
+        return chart_values(self.dimension_ids, cycle.complete, cycle.levels, cycle.flags, cycle.normalized,
+                            self.config.include_average_prob)

@@ -7,6 +7,7 @@ routed to the job's log, because stdout is the python.d plugin's protocol channe
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import threading
 import types
@@ -27,6 +28,18 @@ if TYPE_CHECKING:
 
 _NETDATA_PANDAS_LOCK = threading.Lock()
 MAX_FILTER_LENGTH = 4000  # characters of allmetrics' chart filter; beyond it, read all charts
+
+
+def describe_error(error: BaseException) -> str:
+    """A failed request in a few words ("Connection refused", "read timed out", "HTTP 500 from ..."),
+    without the pools and objects urllib3 wraps its reasons in."""
+    text = str(getattr(error, "reason", None) or error)
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if errno:
+        return errno.group(1).strip()
+    if "timed out" in text:
+        return "timed out"
+    return text or type(error).__name__
 
 
 class NetdataSource:
@@ -62,6 +75,12 @@ class NetdataSource:
         charts = self._get_json(host, "/api/v1/charts")["charts"]
         return {chart_id: [dim["name"] for dim in chart.get("dimensions", {}).values()]
                 for chart_id, chart in charts.items()}
+
+    def history_seconds(self, host: str) -> int:
+        """How many seconds of history `host` holds: the longest span from a chart's first to its last
+        entry, from /api/v1/charts."""
+        charts = self._get_json(host, "/api/v1/charts")["charts"].values()
+        return max((int(c.get("last_entry") or 0) - int(c.get("first_entry") or 0) for c in charts), default=0)
 
     def latest(self, host: str, charts: Sequence[str] = ()) -> Dict[str, dict]:
         """The latest collected values of `charts` (or of every chart), as /api/v1/allmetrics?format=json

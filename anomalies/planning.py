@@ -9,7 +9,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 from . import charts
 from .columns import Column
 from .config import CommonConfig
-from .netdata_source import NetdataSource
+from .netdata_source import NetdataSource, describe_error
 
 Log = Callable[[str], None]
 
@@ -35,7 +35,7 @@ def list_charts(source: NetdataSource, hosts: Sequence[str], warn: Log) -> Dict[
         try:
             charts_by_host[host] = source.chart_dimensions(host)
         except Exception as error:  # noqa: BLE001 - an unreachable host must not stop the others
-            warn(f"cannot list the charts of '{host}': {error!r}")
+            warn(f"cannot list the charts of '{host}': {describe_error(error)}")
     return charts_by_host
 
 

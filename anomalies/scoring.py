@@ -134,12 +134,14 @@ class ModelBank:
 
 @dataclass
 class CycleScores:
-    """One cycle's outputs per model of a bank (NaN / False where a model had no complete input)."""
+    """One cycle's outputs per model of a bank (NaN / False where a model had no complete input), and
+    each model's anomaly level (`PersistenceFlagger.levels`)."""
 
     complete: np.ndarray
     probabilities: np.ndarray
     flags: np.ndarray
     normalized: np.ndarray
+    levels: np.ndarray
 
 
 def score_cycle(bank: ModelBank, flagger: PersistenceFlagger, feature_row: np.ndarray,
@@ -151,4 +153,4 @@ def score_cycle(bank: ModelBank, flagger: PersistenceFlagger, feature_row: np.nd
     raw[~complete] = np.nan
     probabilities = bank.probabilities(raw)
     flags = flagger.update(bank.names, probabilities)
-    return CycleScores(complete, probabilities, flags, bank.normalized(raw))
+    return CycleScores(complete, probabilities, flags, bank.normalized(raw), flagger.levels())

@@ -104,8 +104,10 @@ def train(config: Config, after: int, before: int) -> TrainingOutcome:
     outcome.import_seconds = time.monotonic() - started
     started = time.monotonic()
     source = NetdataSource.for_config(config)
-    specs = plan_models(config, list_charts(source, config.hosts(), outcome.warnings.append),
-                        outcome.warnings.append, config.custom_models_normalize)
+    charts_by_host = list_charts(source, config.hosts(), outcome.warnings.append)
+    if not charts_by_host:
+        return outcome  # no host answered: the warnings say so, and nothing else is wrong
+    specs = plan_models(config, charts_by_host, outcome.warnings.append, config.custom_models_normalize)
     if not specs:
         outcome.warnings.append("no chart matches charts_regex and no custom model is usable: nothing to train")
         return outcome

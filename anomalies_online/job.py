@@ -13,7 +13,7 @@ import numpy as np
 from anomalies import charts
 from anomalies.child_process import call_in_child
 from anomalies.cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
-                             report_config_problems)
+                             report_config_problems, warming_values)
 from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
 from anomalies.netdata_source import NetdataSource, RowGatherer
@@ -57,7 +57,10 @@ class OnlineJob:
         self._warm_start_done = self.config.warm_start_secs == 0
 
     def chart_definitions(self) -> Tuple[List[str], Dict[str, dict]]:
-        return charts.definitions(self.module, self.config.include_average_prob)
+        c = self.config
+        return charts.definitions(self.module, c.include_average_prob, c.flags_min_n, c.flags_window_n,
+                                  f"the {100 * (1 - c.contamination):g}th percentile of its last {c.window_n} "
+                                  "scores")
 
     def check(self) -> bool:
         """Report every configuration problem once; the job runs with defaults in their place."""
@@ -85,7 +88,7 @@ class OnlineJob:
             result.removed.extend((chart, dim[0]) for chart, dim in charts.model_dimensions(name))
         self.flagger.forget(removed)
         self.dimension_ids = {chart: [charts.dimension_id(name, chart) for name in self.bank.names]
-                              for chart in charts.ORDER}
+                              for chart in charts.MODEL_CHARTS}
         if self.bank.columns != old_columns:
             self.gatherer = RowGatherer(self.bank.columns)
             self.window = FeatureWindow(self.feature_spec, np.empty((0, len(self.bank.columns))))
@@ -170,6 +173,7 @@ class OnlineJob:
         if not warming and self._replan_due():
             self._replan(result)
         if self.gatherer is None or not self.bank.models:
+            result.data = warming_values()
             return result
         row = self.reader.read(self.gatherer)
         if row is None:  # no agent answered: no features across the gap (its diffs would look anomalous)
@@ -177,14 +181,18 @@ class OnlineJob:
             return result
         feature_row = self.window.push(row)
         if feature_row is None or warming:
+            result.data = warming_values()
             return result
         cycle = stream_cycle(self.bank, self.flagger, feature_row, np.isfinite(row))
         self.pauses.update(self.bank.names, cycle.complete)
         if self._save_due():
             self._save()
-        ready = cycle.complete & np.isfinite(cycle.probabilities)  # rrcf's first shingle has no score yet
-        result.data = chart_values(self.dimension_ids, ready, cycle.probabilities, cycle.flags,
-                                   cycle.normalized, self.config.include_average_prob)
+        warm = self.bank.warm()
+        # a model shows values once warm (no flag before, and no made-up level); rrcf's first shingle has
+        # no score yet
+        shown = cycle.complete & np.isfinite(cycle.probabilities) & warm
+        result.data = chart_values(self.dimension_ids, shown, cycle.levels, cycle.flags, cycle.normalized,
+                                   self.config.include_average_prob, 1.0 - warm.mean())
         return result
 
     def _replan_due(self) -> bool:

@@ -117,4 +117,4 @@ def stream_cycle(bank: StreamingBank, flagger: PersistenceFlagger, feature_row: 
                 probabilities[i], normalized[i] = model.step(features)
                 complete[i] = True
     flags = flagger.update(bank.names, np.where(bank.warm(), probabilities, np.nan))
-    return CycleScores(complete, probabilities, flags, normalized)
+    return CycleScores(complete, probabilities, flags, normalized, flagger.levels())

@@ -105,7 +105,9 @@ class FakeNetdata:
     def answer(self, path: str, query: Dict[str, str]):
         now = int(time.time())
         if path == "/api/v1/charts":
-            return {"charts": {chart: {"id": chart, "dimensions": {f"id_{d}": {"name": d} for d in dims}}
+            now = int(time.time())  # the series are functions of time: as if collected for a day
+            return {"charts": {chart: {"id": chart, "dimensions": {f"id_{d}": {"name": d} for d in dims},
+                                       "first_entry": now - 86400, "last_entry": now}
                                for chart, dims in self.charts.items()}}
         if path == "/api/v1/allmetrics":
             # Netdata's JSON writer prints NaN/Inf as null; keep them raw here to prove we cope either way.

@@ -61,7 +61,49 @@ def test_flags_need_min_n_of_window_n_and_histories_are_per_model():
     assert seen == [[False, False], [False, False], [True, True], [False, True], [False, False],
                     [False, False]]
     flagger.forget(["a"])
-    assert "a" not in flagger.history_
+    assert flagger.names_ == ["b"]
+    # a model that comes back starts without history; the other keeps its own (95 two cycles ago)
+    assert flagger.update(["a", "b"], np.array([95, 95])).tolist() == [False, True]
+
+
+def test_a_probability_equal_to_the_threshold_counts():
+    flagger = PersistenceFlagger(threshold=99.9, min_n=2, window_n=3)
+    flagger.update(["m"], np.array([99.9]))
+    assert flagger.update(["m"], np.array([99.9])).tolist() == [True]
+    below = PersistenceFlagger(threshold=99.9, min_n=2, window_n=3)
+    below.update(["m"], np.array([99.89]))
+    assert below.update(["m"], np.array([99.9])).tolist() == [False]
+
+
+def test_the_held_probability_is_the_persistence_rule():
+    rng = np.random.default_rng(3)
+    flagger = PersistenceFlagger(threshold=90, min_n=4, window_n=10)
+    history = []
+    for _ in range(200):
+        p = rng.uniform(50, 100, size=3)
+        p[rng.random(3) < 0.1] = np.nan
+        history.append(p)
+        flags = flagger.update(["a", "b", "c"], p)
+        recent = np.array(history[-10:])
+        expected = (np.nan_to_num(recent, nan=-1) >= 90).sum(axis=0) >= 4
+        assert flags.tolist() == expected.tolist()
+        padded = np.vstack([np.full((10 - len(recent), 3), -np.inf), np.where(np.isnan(recent), -np.inf, recent)])
+        assert np.array_equal(flagger.held_, np.sort(padded, axis=0)[-4])
+
+
+def test_the_level_is_100_at_the_flag_line_and_low_on_ordinary_data():
+    flagger = PersistenceFlagger(threshold=99.9, min_n=5, window_n=10)
+    for _ in range(10):
+        flagger.update(["line", "beyond", "none"], np.array([99.9, 100.0, np.nan]))
+    assert np.allclose(flagger.levels(), [100.0, 200.0, 0.0])
+    rng = np.random.default_rng(0)
+    levels = []
+    for _ in range(2000):
+        flagger.update(["line", "beyond", "none"], rng.uniform(0, 100, size=3))
+        levels.append(flagger.levels())
+    levels = np.array(levels[10:])
+    # uniform probabilities (ordinary data): the median held is about the median, about 10 on this scale
+    assert 7 < np.median(levels) < 15 and levels.max() < 50
 
 
 def test_compact_cdf_is_exact_in_the_tail_and_never_overstates_in_the_body():

@@ -7,7 +7,8 @@ import pytest
 import urllib3
 
 from anomalies.columns import Column
-from anomalies.job import AnomaliesJob
+from anomalies.cycle import warming_values
+from anomalies.job import RETRY_TRAINING_EVERY_N, AnomaliesJob
 from anomalies.netdata_source import NetdataSource
 from anomalies.history import fetch_history
 from fake_netdata import FakeNetdata, self_signed_certificate, wave
@@ -98,13 +99,25 @@ def test_bad_values_pause_only_the_models_they_touch_and_nothing_crashes():
 def test_agent_down_at_start_is_retried_and_logged_once():
     log = RecordingLog()
     job = AnomaliesJob({"host": "127.0.0.1:9", "train_n_secs": 60}, log)  # nothing listens on port 9
-    deadline = time.monotonic() + 30
-    while not log.said("warning", "cannot list") and time.monotonic() < deadline:
-        job.collect()
-        time.sleep(0.3)
-    assert job.state is None and job.collect().data == {}
-    assert len(log.said("warning", "cannot list the charts of '127.0.0.1:9'")) == 1
-    assert job.last_training_cycle == 1  # the next attempt waits RETRY_TRAINING_EVERY_N cycles
+    for _ in range(RETRY_TRAINING_EVERY_N + 2):
+        assert job.collect().data == warming_values()
+    # one clear line naming the reason, and nothing misleading about charts_regex
+    assert log.lines == [("warning", "cannot reach the agent at '127.0.0.1:9': Connection refused; the first "
+                                     "training waits until it answers")]
+    assert job.state is None and job.last_training_cycle is None  # it asked again, and will again
+
+
+def test_the_first_training_waits_for_min_train_secs_of_history_and_says_so_once():
+    log = RecordingLog()
+    with FakeNetdata({"system.cpu": {"user": wave(60)}}) as fake:
+        job = AnomaliesJob({"host": fake.host, "min_train_secs": 2 * 86400, "train_n_secs": 3 * 86400}, log)
+        for _ in range(2 * RETRY_TRAINING_EVERY_N + 1):
+            assert job.collect().data == warming_values()
+        assert job.last_training_cycle is None
+        assert [level for level, line in log.lines] == ["info"]
+        assert "has 1440 of the 2880 minutes of history" in log.lines[0][1]
+        # a window shorter than min_train_secs needs only itself
+        assert AnomaliesJob({"host": fake.host, "train_n_secs": 60}, log).config.history_needed_secs() == 60
 
 
 def test_a_young_agent_reports_only_the_rows_it_really_has():
