@@ -13,7 +13,7 @@ from . import charts
 from .config import CommonConfig
 from .netdata_source import NetdataSource, RowGatherer, describe_error
 
-MAX_SCORE = 10.0  # on the score chart's scale: 1 + log10 of a billion times the threshold
+MAX_SCORE = 5.0  # on the score chart's scale: 1 + log10 of 10,000 times the threshold
 
 
 class Logger(Protocol):

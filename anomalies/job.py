@@ -18,6 +18,7 @@ from .netdata_source import NetdataSource, RowGatherer
 from .planning import list_charts, plan_models
 from .scoring import score_cycle
 from .child_process import call_in_child
+from .stale_state import remove_stale
 from .state_store import job_store
 from .training import TrainedState
 from .warmup import HistoryGate
@@ -187,6 +188,8 @@ class AnomaliesJob:
         """One update cycle: start or finish training as due, read the latest values, score."""
         self.cycle += 1
         result = CycleResult({})
+        if self.cycle == 1 and self.store is not None:
+            remove_stale(self.store.directory, self.log)  # every job of the plugin exists by now
         if self._restore_pending and self.state is None and self._trainer is None:
             self._restore_saved(result)
         if self._trainer is not None and not self._trainer.is_alive():

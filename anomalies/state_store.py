@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Optional, Tuple
 
+from . import stale_state
 from .cycle import Logger
 
 FORMAT_VERSION = 1
@@ -63,8 +64,16 @@ def default_state_dir() -> str:
 
 
 def job_store(save_state: bool, job_name: Optional[str], log: Logger) -> Optional["StateStore"]:
-    """The store of a python.d job (None when `save_state` is off, or outside python.d: no job name)."""
-    return StateStore(default_state_dir(), job_name, log) if save_state and job_name else None
+    """The store of a python.d job (None when `save_state` is off, or outside python.d: no job name). A
+    debug run says whose file it uses: the one of the agent's own job of the same name."""
+    if not (save_state and job_name):
+        return None
+    store = StateStore(default_state_dir(), job_name, log)
+    stale_state.register(job_name)
+    if stale_state.is_debug_run():
+        log.info(f"debug run: this job reads and writes {store.path}, the saved models of the agent's own job "
+                 f"'{job_name}' (save_state: no leaves them alone)")
+    return store
 
 
 class StateError(Exception):

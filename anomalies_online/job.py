@@ -18,6 +18,7 @@ from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
 from anomalies.netdata_source import NetdataSource, RowGatherer
 from anomalies.planning import list_charts, plan_models
+from anomalies.stale_state import remove_stale
 from anomalies.state_store import job_store
 
 from .config import OnlineConfig, parse_config
@@ -169,6 +170,8 @@ class OnlineJob:
         """One update cycle: look for new charts when due, read the newest values, score and learn them."""
         self.cycle += 1
         result = CycleResult({})
+        if self.cycle == 1 and self.store is not None:
+            remove_stale(self.store.directory, self.log)  # every job of the plugin exists by now
         warming = self._warm_starter is not None and self._warm_starter.is_alive()
         if not warming and self._replan_due():
             self._replan(result)

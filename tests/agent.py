@@ -16,6 +16,8 @@ from typing import Optional
 NETDATA_BIN = shutil.which("netdata") or "/usr/sbin/netdata"
 PLUGINS_DIR = Path("/usr/lib/netdata/plugins.d")
 STOCK_CONFIG_DIR = Path("/usr/lib/netdata/conf.d")
+STOCK_WEB_DIR = Path("/usr/share/netdata/web")
+DASHBOARD_INFO = Path(__file__).resolve().parents[1] / "web" / "netdata-anomalies.js"
 
 _CONF = """\
 [global]
@@ -32,9 +34,9 @@ _CONF = """\
     log = {root}/log
     lock = {root}/lib/lock
     plugins = "{plugins}" "{root}/custom-plugins.d"
-[web]
+{web_dir}[web]
     bind to = 127.0.0.1:{port}
-[plugins]
+{dashboard_info}[plugins]
     python.d = {python_d}
     go.d = no
     charts.d = no
@@ -69,13 +71,15 @@ class NetdataAgent:
     """Start and stop one private agent rooted at `root`."""
 
     def __init__(self, root: Path, python_d: bool = False, health: bool = False,
-                 hostname: str = "testnode", history: int = 3600, port: Optional[int] = None):
+                 hostname: str = "testnode", history: int = 3600, port: Optional[int] = None,
+                 dashboard_info: bool = False):
         self.root = Path(root)
         self.port = port or free_port()
         self.python_d = python_d
         self.health = health
         self.hostname = hostname
         self.history = history
+        self.dashboard_info = dashboard_info  # serve a copy of the dashboard with this project's text
         self.process: Optional[subprocess.Popen] = None
         for sub in ("etc/python.d", "etc/health.d", "cache", "lib/lock", "log", "custom-plugins.d/python.d"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -94,7 +98,15 @@ class NetdataAgent:
 
     def write_config(self) -> Path:
         path = self.config_dir / "netdata.conf"
-        path.write_text(_CONF.format(
+        web_dir = dashboard_info = ""
+        if self.dashboard_info:  # as install.sh sets it up, in a private copy of the web files
+            web = self.root / "web"
+            if not web.exists():
+                shutil.copytree(STOCK_WEB_DIR, web, symlinks=True)
+            shutil.copy(DASHBOARD_INFO, web / DASHBOARD_INFO.name)
+            web_dir = f"    web = {web}\n"
+            dashboard_info = f"    custom dashboard_info.js = {DASHBOARD_INFO.name}\n"
+        path.write_text(_CONF.format(web_dir=web_dir, dashboard_info=dashboard_info,
             user="root" if os.geteuid() == 0 else os.environ.get("USER", "root"),
             hostname=self.hostname, history=self.history, root=self.root, stock=STOCK_CONFIG_DIR,
             plugins=PLUGINS_DIR, port=self.port, python_d="yes" if self.python_d else "no",

@@ -70,6 +70,6 @@ def test_an_injected_anomaly_raises_the_model_flagged_alarm(tmp_path, monkeypatc
             injected = time.monotonic()
             assert wait_for(node, "warning", lambda: flagged()["status"] == "WARNING", 150)
             assert time.monotonic() - injected > 20  # a run of flags, not one odd sample
-            assert alarm(node, "anomalies_anomaly_rate", "anomalies_local.probability") is not None
+            assert alarm(node, "anomalies_anomaly_rate", "anomalies_local.anomaly_rate") is not None
         finally:
             node.stop()

@@ -51,19 +51,25 @@ def test_three_charts_with_upstream_contexts_and_dimension_names(run):
                            ("score", "anomalies.score")):
         assert run.charts[f"anomalies_local.{chart}"]["context"] == context
     probability = run.dimensions["anomalies_local.probability"]
-    assert {"average_prob", "anomaly_rate", "system.cpu_prob", "system.load_prob", "system.ram_prob",
+    assert {"average_prob", "system.cpu_prob", "system.load_prob", "system.ram_prob",
             "cpu_load_prob"} <= set(probability)
     # the regex matches whole chart ids: system.cpu does not drag in system.cpu_some_pressure
     assert not [d for d in probability if "pressure" in d]
     assert "system.cpu_anomaly" in run.dimensions["anomalies_local.anomaly"]
     assert "cpu_load_score" in run.dimensions["anomalies_local.score"]
+    # the job's own chart comes first: the share of models flagged, and of models still warming up
+    assert run.charts["anomalies_local.anomaly_rate"]["context"] == "anomalies.anomaly_rate"
+    assert set(run.dimensions["anomalies_local.anomaly_rate"]) == {"anomaly_rate", "warming_up"}
+    rate = run.values["anomalies_local.anomaly_rate"]
+    assert all(0 <= v <= 10000 for values in rate.values() for v in values)
+    assert rate["warming_up"][0] == 10000 and rate["warming_up"][-1] == 0 and len(rate["anomaly_rate"]) >= 20
 
 
 def test_values_are_in_range_every_cycle(run):
     probability = run.values["anomalies_local.probability"]
     assert len(probability["system.cpu_prob"]) >= 20
     for dim, values in probability.items():
-        assert all(0 <= v <= 10000 for v in values), dim
+        assert all(0 <= v <= 20000 for v in values), dim  # anomaly levels, x100
     for dim, values in run.values["anomalies_local.anomaly"].items():
         assert set(values) <= {0, 1}, dim
     for dim, values in run.values["anomalies_local.score"].items():

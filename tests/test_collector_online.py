@@ -47,11 +47,17 @@ def test_three_charts_with_the_same_names_as_the_offline_module(run):
     for chart in ("probability", "anomaly", "score"):
         assert run.charts[f"anomalies_online_local.{chart}"]["context"] == f"anomalies_online.{chart}"
     probability = run.dimensions["anomalies_online_local.probability"]
-    assert {"average_prob", "anomaly_rate", "system.cpu_prob", "system.load_prob", "system.ram_prob",
+    assert {"average_prob", "system.cpu_prob", "system.load_prob", "system.ram_prob",
             "cpu_load_prob"} <= set(probability)
     assert not [d for d in probability if "pressure" in d]
     assert "system.cpu_anomaly" in run.dimensions["anomalies_online_local.anomaly"]
     assert "cpu_load_score" in run.dimensions["anomalies_online_local.score"]
+    # the job's own chart comes first: the share of models flagged, and of models still warming up
+    assert run.charts["anomalies_online_local.anomaly_rate"]["context"] == "anomalies_online.anomaly_rate"
+    assert set(run.dimensions["anomalies_online_local.anomaly_rate"]) == {"anomaly_rate", "warming_up"}
+    rate = run.values["anomalies_online_local.anomaly_rate"]
+    assert all(0 <= v <= 10000 for values in rate.values() for v in values)
+    assert rate["warming_up"][0] == 10000 and rate["warming_up"][-1] == 0 and len(rate["anomaly_rate"]) >= 20
 
 
 def test_warm_start_learns_the_history_then_every_cycle_is_scored(run):
@@ -61,7 +67,7 @@ def test_warm_start_learns_the_history_then_every_cycle_is_scored(run):
     probability = run.values["anomalies_online_local.probability"]
     assert len(probability["system.cpu_prob"]) >= 20 and len(probability["cpu_load_prob"]) >= 20
     for dim, values in probability.items():
-        assert all(0 <= v <= 10000 for v in values), dim
+        assert all(0 <= v <= 20000 for v in values), dim  # anomaly levels, x100
     for dim, values in run.values["anomalies_online_local.anomaly"].items():
         assert set(values) <= {0, 1}, dim
     for dim, values in run.values["anomalies_online_local.score"].items():
@@ -76,8 +82,11 @@ def test_broken_config_logs_each_problem_and_still_runs_what_is_valid(run):
     for key in ("charts_regex", "model", "window_n"):
         assert f"{key}: invalid value" in errors
     assert "system.cpu|no_such_dim" in "\n".join(run.log_lines("broken", "WARNING"))
+    # it starts cold (warm_start_secs: 0), so its models show values once they have learned warmup_n samples
     probability = run.values["anomalies_online_broken.probability"]
-    assert len(probability["system.cpu_prob"]) >= 10 and len(probability["half_prob"]) >= 10
+    assert len(probability["system.cpu_prob"]) >= 5 and len(probability["half_prob"]) >= 5
+    warming = run.values["anomalies_online_broken.anomaly_rate"]["warming_up"]
+    assert warming[0] == 10000 and warming[-1] == 0
 
 
 def test_a_restarted_plugin_continues_with_the_saved_streaming_models(agent, tmp_path_factory):

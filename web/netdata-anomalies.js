@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// netdata-anomalies: the dashboard's text for the sections and charts of its two python.d modules.
+// install.sh copies this file into the agent's web directory and names it in netdata.conf:
+//   [web]
+//     custom dashboard_info.js = netdata-anomalies.js
+// (the agent's own dashboard_info.js still describes the old upstream collector; this replaces that text).
+
+/* global customDashboard */
+
+(function () {
+    customDashboard.menu.anomalies = {
+        title: 'Anomalies',
+        icon: '<i class="fas fa-flask"></i>',
+        info: 'Unsupervised anomaly detection by <b>netdata-anomalies</b>. <code>anomalies</code> trains a model '
+            + 'per chart (and per custom model) on the last hours of history and retrains in the background; '
+            + '<code>anomalies_online</code> runs streaming models that learn every sample. Each job shows, first, '
+            + 'the <b>share of its models flagged</b> now (and of those still warming up: no model flags before it '
+            + 'has seen 15 minutes of data), then per model its <b>anomaly level</b> (100 is the flag line, about '
+            + '10 is ordinary), its <b>flag</b> and its <b>score</b>. A flagged model means its chart has looked '
+            + 'unusual for several seconds: open that chart to see what moved. Alerts: '
+            + '<code>anomalies_anomaly_rate</code>, <code>anomalies_model_flagged</code>.'
+    };
+
+    var info = {
+        anomaly_rate: 'Share of this job\'s models flagged right now (<b>flagged</b>), and share of them not ready '
+            + 'yet (<b>warming up</b>: the offline module trains its first models once the agent has '
+            + '<code>min_train_secs</code> of history, the streaming one shows a model once it has learned '
+            + '<code>warmup_n</code> samples). On an ordinary day flagged stays at 0.',
+        probability: 'Anomaly level of each model: how unusual the probability it held for <code>flags_min_n</code> '
+            + 'of the last <code>flags_window_n</code> updates is, in powers of ten of rarity relative to the flag '
+            + 'threshold. <b>100 is the flag line</b>; ordinary data sits near 10; 200 means beyond everything the '
+            + 'model has seen. <b>average</b> is the mean over models.',
+        anomaly: 'Flags: 1 while a model\'s probability has been at or above <code>flags_threshold</code> on at '
+            + 'least <code>flags_min_n</code> of the last <code>flags_window_n</code> updates.',
+        score: 'Each model\'s raw anomaly score relative to its threshold: 0 is as normal as it gets, 1 is the '
+            + 'threshold; above 1 the scale is logarithmic (2 = 10 times the threshold, 3 = 100 times), so one '
+            + 'spike cannot flatten the rest.'
+    };
+    ['anomalies', 'anomalies_online'].forEach(function (module) {
+        Object.keys(info).forEach(function (chart) {
+            customDashboard.context[module + '.' + chart] = {info: info[chart]};
+        });
+    });
+}());
