@@ -20,6 +20,9 @@ _PYOD_MODELS: Dict[str, Tuple[str, str, dict]] = {
     "copod": ("pyod.models.copod", "COPOD", {}),
     "ecod": ("pyod.models.ecod", "ECOD", {}),
 }
+# model name -> the libraries it imports, for `extras.installed_only` (pca is fitted here, in numpy)
+LIBRARIES: Dict[str, Tuple[str, ...]] = {name: (module.partition(".")[0],)
+                                         for name, (module, _, _) in _PYOD_MODELS.items() if name != "pca"}
 
 
 class Scorer(Protocol):

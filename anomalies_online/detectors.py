@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import warnings
 from collections import deque
-from typing import Deque, Protocol
+from typing import TYPE_CHECKING, Deque, Dict, Protocol, Tuple
 
 import numpy as np
 
-from .config import OnlineConfig
 from .standardize import Z_LIMIT
 
+if TYPE_CHECKING:  # the configuration checks its model against LIBRARIES: imported there, not here
+    from .config import OnlineConfig
+
 SEED = 0  # every detector is seeded: the same stream gives the same scores
+# model name -> the libraries it imports, for `anomalies.extras.installed_only` (zscore is numpy only)
+LIBRARIES: Dict[str, Tuple[str, ...]] = {"rrcf": ("rrcf", "pkg_resources"), "xstream": ("pysad",),
+                                         "hst": ("pysad",), "rshash": ("pysad",), "loda": ("pysad",)}
 
 
 class Detector(Protocol):
