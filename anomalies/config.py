@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Dict, FrozenSet, List, Optional, Tuple
 
 from .columns import Column, parse_column
+from .extras import installed_only
+from .models import LIBRARIES
 
 MODELS = ("pca", "hbos", "iforest", "cblof", "loda", "copod", "ecod")
 
@@ -237,7 +239,7 @@ COMMON_PARSERS: Dict[str, Callable[[Any], Any]] = {
 
 _PARSERS: Dict[str, Callable[[Any], Any]] = {
     **COMMON_PARSERS,
-    "model": one_of(MODELS),
+    "model": installed_only(one_of(MODELS), LIBRARIES),
     "train_max_n": positive_int,
     "train_every_n": non_negative_int,
     "train_n_secs": positive_int,

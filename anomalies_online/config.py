@@ -7,6 +7,9 @@ from typing import Any, Callable, ClassVar, Dict, FrozenSet
 
 from anomalies.config import (COMMON_DEFAULTS, COMMON_PARSERS, CommonConfig, non_negative_int, one_of,
                               parse_settings, positive_int)
+from anomalies.extras import installed_only
+
+from .detectors import LIBRARIES
 
 MODELS = ("zscore", "rrcf", "xstream", "hst", "rshash", "loda")
 
@@ -33,7 +36,7 @@ DEFAULTS: Dict[str, Any] = {
 
 PARSERS: Dict[str, Callable[[Any], Any]] = {
     **COMMON_PARSERS,
-    "model": one_of(MODELS),
+    "model": installed_only(one_of(MODELS), LIBRARIES),
     "window_n": positive_int,
     "warmup_n": non_negative_int,
     "warm_start_secs": non_negative_int,
