@@ -100,8 +100,9 @@ BOTH_MODULES = {"anomalies.probability", "anomalies.anomaly", "anomalies_online.
                 "anomalies_online.anomaly"}
 
 
-def _anomaly_contexts(agent, wait_s=30.0):
-    """Contexts of the agent's anomalies.* and anomalies_online.* charts, waiting a little for them."""
+def _anomaly_contexts(agent, wait_s=300.0):
+    """Contexts of the agent's anomalies.* and anomalies_online.* charts, waiting for the models' charts (install.sh
+    is done when the anomaly-rate charts say "warming up"; FAST_CONF's models need a minute of history first)."""
     deadline = time.monotonic() + wait_s
     while True:
         contexts = {c["context"] for c in agent.charts().values() if c["context"].startswith("anomalies")}
