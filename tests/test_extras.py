@@ -13,7 +13,7 @@ import pytest
 
 from anomalies import config as offline_config
 from anomalies.cycle import report_config_problems
-from anomalies.extras import installed_only, missing_library
+from anomalies.extras import missing_library
 from anomalies.models import LIBRARIES as OFFLINE_LIBRARIES
 from anomalies_online import config as online_config
 from anomalies_online.detectors import LIBRARIES as ONLINE_LIBRARIES
@@ -43,15 +43,6 @@ class Log:
         self.lines.append(("warning", message))
 
 
-def _parse(module, raw):
-    """`module.parse_config` with the model parser `installed_only(one_of(MODELS), LIBRARIES)`."""
-    libraries = OFFLINE_LIBRARIES if module is offline_config else ONLINE_LIBRARIES
-    parsers = getattr(module, "_PARSERS", None) or module.PARSERS
-    parsers = {**parsers, "model": installed_only(parsers["model"], libraries)}
-    values = offline_config.parse_settings(raw, module.DEFAULTS, parsers)
-    return (offline_config.Config if module is offline_config else online_config.OnlineConfig)(**values)
-
-
 def test_missing_library_message_says_how_to_add_it(lean):
     message = missing_library("hbos", OFFLINE_LIBRARIES)
     assert message.startswith("model 'hbos' needs pyod, which is not installed (a --lean install): run "
@@ -74,7 +65,7 @@ def test_rrcf_without_pkg_resources_names_setuptools(monkeypatch):
     (online_config, "xstream", "pysad", "zscore"),
 ])
 def test_a_model_without_its_library_gives_one_line_and_the_default(lean, module, model, library, default):
-    config = _parse(module, {"model": model})
+    config = module.parse_config({"model": model})
     assert config.model == default
     log = Log()
     report_config_problems(config, log)
@@ -87,13 +78,13 @@ def test_a_model_without_its_library_gives_one_line_and_the_default(lean, module
 def test_default_models_need_no_optional_library(lean):
     assert missing_library("pca", OFFLINE_LIBRARIES) is None
     assert missing_library("zscore", ONLINE_LIBRARIES) is None
-    assert not _parse(offline_config, {}).problems and not _parse(online_config, {}).problems
+    assert not offline_config.parse_config({}).problems and not online_config.parse_config({}).problems
 
 
 def test_installed_libraries_pass():
-    assert _parse(offline_config, {"model": "hbos"}).model == "hbos"
-    assert _parse(online_config, {"model": "rrcf"}).model == "rrcf"
-    assert not _parse(online_config, {"model": "rrcf"}).problems
+    assert offline_config.parse_config({"model": "hbos"}).model == "hbos"
+    online = online_config.parse_config({"model": "rrcf"})
+    assert online.model == "rrcf" and not online.problems
 
 
 # Import-blocks the `full` extra's libraries, then trains and scores the default models of both modules the
