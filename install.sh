@@ -217,7 +217,10 @@ systemd_unit_of() {
 
 INIT_SCRIPT=/etc/init.d/netdata
 init_script() {
-    if command -v service >/dev/null; then service netdata "$1"; else "$INIT_SCRIPT" "$1"; fi
+    local -a command=("$INIT_SCRIPT" "$1")
+    if command -v service >/dev/null; then command=(service netdata "$1"); fi
+    say "Running ${command[*]}"
+    "${command[@]}"
 }
 # Was process $1 started by the init script (its pid file names it)?
 started_by_init_script() {
@@ -312,13 +315,13 @@ start_agent() {
         systemd\ *)
             say "Starting netdata: systemctl start ${how#systemd }"
             systemctl start "${how#systemd }" || die "systemctl start ${how#systemd } failed; see: journalctl -u ${how#systemd }" ;;
-        init)
-            say "Starting netdata: $INIT_SCRIPT start"
-            init_script start || die "$INIT_SCRIPT start failed; see $LOG_DIR/error.log" ;;
+        init) init_script start || die "$INIT_SCRIPT start failed; see $LOG_DIR/error.log" ;;
         hand)
             local -a command=("$AGENT_EXE" "${AGENT_ARGS[@]:1}")
+            local arg foreground=no
+            for arg in "${AGENT_ARGS[@]:1}"; do if [ "$arg" = -D ]; then foreground=yes; fi; done
             [ -w "$(dirname "$AGENT_LOG")" ] || AGENT_LOG=/dev/null
-            if printf '%s\n' "${AGENT_ARGS[@]:1}" | grep -qx -- -D; then
+            if [ "$foreground" = yes ]; then
                 say "Starting netdata in the background (setsid, output to $AGENT_LOG): ${command[*]}"
                 (cd "$AGENT_CWD" 2>/dev/null || cd /
                  exec env -i "${AGENT_ENV[@]}" setsid "${command[@]}" </dev/null >>"$AGENT_LOG" 2>&1) &
