@@ -9,12 +9,15 @@
 #   ./install.sh --lean       the same with only what the default models (pca, zscore) need: numpy,
 #                             pandas, netdata-pandas; run ./install.sh again to add the other models' libraries
 #   ./install.sh --uninstall  remove the product and its saved models; your conf files are left in place
+#   ./install.sh --restart    only restart the agent (after editing a conf), however it was started
 #   ./install.sh --help       show this help
 #
 # What it does: installs netdata (Debian family, apt) if missing, builds a venv with the python
 # that python.d.plugin runs, pip-installs this repo into it, copies collectors/*.chart.py next to
 # it and symlinks them into the agent's user python.d modules dir, copies conf.d/*.conf into the
-# agent's python.d config dir (never overwriting yours), enables the modules in python.d.conf.
+# agent's python.d config dir (never overwriting yours), enables the modules in python.d.conf, and
+# puts the dashboard's text for the anomaly sections (web/netdata-anomalies.js) into the agent's web dir,
+# named in netdata.conf as [web] custom dashboard_info.js (unless you name a file of your own there).
 #
 # Restarting the agent: it finds the netdata agent that listens on NETDATA_URL's port or runs with
 # $NETDATA_CONFIG_DIR/netdata.conf (no other netdata process is touched), stops it and its plugins, and
@@ -32,6 +35,8 @@
 #   NETDATA_URL               agent API address                   [http://127.0.0.1:19999]
 #   NETDATA_RESTART_CMD       command that restarts the agent, instead of finding it as above
 #   NETDATA_ANOMALIES_WAIT    seconds to wait for the anomaly charts (0: don't wait)    [180]
+#   NETDATA_WEB_DIR           the agent's web files        ["[directories] web" of netdata.conf,
+#                                                            else /usr/share/netdata/web]
 set -euo pipefail
 umask 022
 
@@ -60,6 +65,29 @@ netdata_conf_get() {
 }
 # Nth word of a netdata list value such as: "/usr/lib/netdata/plugins.d" "/etc/netdata/custom-plugins.d"
 nth_word() { printf '%s\n' "$2" | xargs -n1 2>/dev/null | sed -n "${1}p"; }
+# Set "key = value" in [section] of netdata.conf: the key's line there (commented or not) is replaced, else
+# the line ends the section, else the section is appended. The file keeps its owner and mode.
+netdata_conf_set() {
+    local file="$CONFIG_DIR/netdata.conf"
+    [ -f "$file" ] || : >"$file"
+    awk -v s="$1" -v k="$2" -v v="$3" '
+        function flush() { if (in_s && !done) { print "\t" k " = " v; done = 1 } }
+        /^[[:space:]]*\[/ { flush(); t = $0; gsub(/[][[:space:]]/, "", t); in_s = (t == s); print; next }
+        in_s && !done && index($0, k) && $0 ~ "^[[:space:]#]*" k "[[:space:]]*=" { print "\t" k " = " v; done = 1; next }
+        { print }
+        END { flush(); if (!done) { print "[" s "]"; print "\t" k " = " v } }
+    ' "$file" >"$file.tmp" && cat "$file.tmp" >"$file" && rm -f "$file.tmp"
+}
+# Remove "key = value" from [section] of netdata.conf if it has exactly that value.
+netdata_conf_unset() {
+    local file="$CONFIG_DIR/netdata.conf"
+    [ -f "$file" ] || return 0
+    awk -v s="$1" -v k="$2" -v v="$3" '
+        /^[[:space:]]*\[/ { t = $0; gsub(/[][[:space:]]/, "", t); in_s = (t == s) }
+        in_s && $0 ~ "^[[:space:]]*" k "[[:space:]]*=" { x = $0; sub(/^[^=]*=[[:space:]]*/, "", x); if (x == v) next }
+        { print }
+    ' "$file" >"$file.tmp" && cat "$file.tmp" >"$file" && rm -f "$file.tmp"
+}
 
 apt_install() {
     command -v apt-get >/dev/null || return 1
@@ -448,12 +476,13 @@ LEAN=no
 for arg in "$@"; do
     case "$arg" in
         --uninstall) ACTION=uninstall ;;
+        --restart) ACTION=restart ;;
         --lean) LEAN=yes ;;
         -h|--help) usage; exit 0 ;;
         *) die "unknown argument: $arg (see $0 --help)" ;;
     esac
 done
-[ "$ACTION" = install ] || [ "$LEAN" = no ] || die "--lean is an option of the install, not of --uninstall"
+[ "$ACTION" = install ] || [ "$LEAN" = no ] || die "--lean is an option of the install, not of --$ACTION"
 [ "$(id -u)" -eq 0 ] || die "run as root (e.g. sudo $0${*:+ $*})"
 
 # --- netdata itself ---------------------------------------------------------------------------
@@ -487,6 +516,16 @@ PY="$(head -n1 "$PLUGIN" 2>/dev/null | sed -n 's/^#![[:space:]]*\([^[:space:]]*p
 [ -n "$PY" ] && [ -x "$PY" ] || PY=/usr/bin/python3
 mapfile -t MODULES < <(module_names)
 [ "${#MODULES[@]}" -gt 0 ] || die "no collectors/*.chart.py in $REPO nor in $PREFIX/collectors"
+WEB_DIR="${NETDATA_WEB_DIR:-$(netdata_conf_get directories web)}"
+WEB_DIR="${WEB_DIR:-/usr/share/netdata/web}"
+DASHBOARD_INFO=netdata-anomalies.js
+DASHBOARD_KEY='custom dashboard_info.js'
+
+if [ "$ACTION" = restart ]; then
+    restart_agent
+    say "Restarted."
+    exit 0
+fi
 
 if [ "$ACTION" = uninstall ]; then
     case "$PREFIX" in ""|/usr|/usr/*|/etc|/etc/*|/opt|/home|/root) die "refusing to remove prefix '$PREFIX'" ;; esac
@@ -501,6 +540,12 @@ if [ "$ACTION" = uninstall ]; then
         dst="$CONFIG_DIR/health.d/$(basename "$f")"
         if [ -e "$dst" ] && cmp -s "$f" "$dst"; then rm -f "$dst" && say "Removed $dst"; fi
     done
+    if [ -e "$WEB_DIR/$DASHBOARD_INFO" ] && cmp -s "$REPO/web/$DASHBOARD_INFO" "$WEB_DIR/$DASHBOARD_INFO"; then
+        rm -f "$WEB_DIR/$DASHBOARD_INFO" && say "Removed $WEB_DIR/$DASHBOARD_INFO"
+    fi
+    if [ "$(netdata_conf_get web "$DASHBOARD_KEY")" = "$DASHBOARD_INFO" ]; then
+        netdata_conf_unset web "$DASHBOARD_KEY" "$DASHBOARD_INFO" && say "Removed [web] $DASHBOARD_KEY from netdata.conf"
+    fi
     if [ -d "$PREFIX" ]; then rm -rf "$PREFIX" && say "Removed $PREFIX"; fi
     for name in "${MODULES[@]}"; do
         conf="$CONFIG_DIR/python.d/$name.conf"
@@ -587,6 +632,17 @@ for f in "$REPO"/health.d/*.conf; do
         say "Installed the health templates $dst"
     fi
 done
+# The dashboard's text for the anomaly sections (the agent's own describes the old collector).
+CUSTOM_INFO="$(netdata_conf_get web "$DASHBOARD_KEY")"
+if [ -n "$CUSTOM_INFO" ] && [ "$CUSTOM_INFO" != "$DASHBOARD_INFO" ]; then
+    say "Keeping your [web] $DASHBOARD_KEY = $CUSTOM_INFO (the anomaly sections' text is in $REPO/web/$DASHBOARD_INFO)"
+elif [ -d "$WEB_DIR" ]; then
+    install -m 0644 "$REPO/web/$DASHBOARD_INFO" "$WEB_DIR/$DASHBOARD_INFO"
+    netdata_conf_set web "$DASHBOARD_KEY" "$DASHBOARD_INFO"
+    say "Installed the dashboard text $WEB_DIR/$DASHBOARD_INFO ([web] $DASHBOARD_KEY in netdata.conf)"
+else
+    warn "no web directory $WEB_DIR: the dashboard keeps its stock text for the anomaly sections"
+fi
 if [ ! -f "$CONFIG_DIR/python.d.conf" ]; then
     if [ -f "$STOCK_CONFIG_DIR/python.d.conf" ]; then
         cp "$STOCK_CONFIG_DIR/python.d.conf" "$CONFIG_DIR/python.d.conf"
@@ -603,10 +659,12 @@ say "Enabled ${MODULES[*]} in $CONFIG_DIR/python.d.conf"
 SINCE="$(date +%s)"
 restart_agent
 [ "$WAIT_S" -gt 0 ] 2>/dev/null || { say "Installed (not waiting for charts). Dashboard: $NETDATA_URL/"; exit 0; }
-say "Waiting up to ${WAIT_S}s for anomaly charts on $NETDATA_URL (the first models need some history)"
+say "Waiting up to ${WAIT_S}s for anomaly charts on $NETDATA_URL"
 if CHARTS="$(wait_for_charts "$SINCE")"; then
     say "Anomaly charts are live: $CHARTS"
     say "Dashboard: $NETDATA_URL/#menu_${CHARTS%%.*}"
+    say "The models warm up first: no flags before the agent has 15 minutes of history (min_train_secs,"
+    say "warmup_n); meanwhile each section's anomaly-rate chart shows 'warming up'."
     exit 0
 fi
 RUN_AS="$(netdata_conf_get global 'run as user')"

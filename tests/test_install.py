@@ -141,19 +141,25 @@ def test_install_reinstall_uninstall(tmp_path, request):
 
     prefix = tmp_path / "prefix"
     user_plugins = agent.root / "custom-plugins.d"
+    web = tmp_path / "web"  # stands in for the agent's web files (the system's stay untouched)
+    web.mkdir()
     env = dict(os.environ,
                NETDATA_ANOMALIES_PREFIX=str(prefix),
                NETDATA_CONFIG_DIR=str(agent.config_dir),
                NETDATA_USER_PLUGINS_DIR=str(user_plugins),
                NETDATA_URL=f"http://{agent.host}",
                NETDATA_RESTART_CMD=str(restart),
-               NETDATA_ANOMALIES_WAIT="420")
+               NETDATA_ANOMALIES_WAIT="420",
+               NETDATA_WEB_DIR=str(web))
 
     # 1. Install: builds the venv, links the module, restarts the agent, waits for the charts.
     first = _run([], env, timeout=1800)
     assert first.returncode == 0, first.stdout
     assert f"http://{agent.host}/" in first.stdout
     assert BOTH_MODULES <= _anomaly_contexts(agent)  # both modules run side by side from one install
+    # the anomaly sections' dashboard text, named in netdata.conf and read by the restarted agent
+    assert (web / "netdata-anomalies.js").read_bytes() == (REPO / "web" / "netdata-anomalies.js").read_bytes()
+    assert agent.api("/api/v1/charts").get("custom_info") == "netdata-anomalies.js"
     # Our health templates replace the stock ones of the old collector (which would warn all the time on
     # calibrated probabilities) and are attached to the charts of both modules.
     alarms = _alarm_names(agent, {"anomalies_anomaly_rate", "anomalies_online_anomaly_rate"})
@@ -201,6 +207,8 @@ def test_install_reinstall_uninstall(tmp_path, request):
     assert not prefix.exists()
     assert not state.parent.exists()
     assert not (agent.config_dir / "health.d" / "anomalies.conf").exists()
+    assert not (web / "netdata-anomalies.js").exists()
+    assert "custom dashboard_info.js" not in (agent.config_dir / "netdata.conf").read_text()
     assert re.search(r"^anomalies: no$", (agent.config_dir / "python.d.conf").read_text(), re.M)
     assert user_conf.read_text() == user_conf_before
     assert str(agent.config_dir / "python.d") in third.stdout

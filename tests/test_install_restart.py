@@ -126,7 +126,9 @@ def _env(agent: NetdataAgent, prefix: Path, wait_s: int) -> dict:
                NETDATA_CONFIG_DIR=str(agent.config_dir),
                NETDATA_USER_PLUGINS_DIR=str(agent.root / "custom-plugins.d"),
                NETDATA_URL=f"http://{agent.host}",
-               NETDATA_ANOMALIES_WAIT=str(wait_s))
+               NETDATA_ANOMALIES_WAIT=str(wait_s),
+               NETDATA_WEB_DIR=str(prefix.parent / "web"))  # not the system's web files
+    (prefix.parent / "web").mkdir(exist_ok=True)
     env.pop("NETDATA_RESTART_CMD", None)
     return env
 
