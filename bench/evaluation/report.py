@@ -12,7 +12,8 @@ from .metrics import Aggregate
 
 PA_F1 = "PA-F1 (flatters; literature only)"
 COLUMNS = ["Configuration", "AUC-PR", "AUC-PR pooled", "Event F1", "P", "R", "found/events", "false alarms",
-           "FA/day", "F1 mean/series", "delay (samples)", "delay (min)", "flag %", PA_F1, "random PA-F1"]
+           "FA/day", "normal flagged %", "flagged before events (min)", "F1 mean/series", "delay (samples)",
+           "delay (min)", "flag %", PA_F1, "random PA-F1"]
 
 
 def _number(value: float, digits: int = 3) -> str:
@@ -25,6 +26,7 @@ def table(rows: Sequence[Tuple[str, Aggregate, float]]) -> str:
     for label, a, pooled in rows:
         cells = [label, _number(a.auc_pr_mean), _number(pooled), _number(a.f1), _number(a.precision),
                  _number(a.recall), f"{a.found}/{a.events}", str(a.false_alarms), _number(a.false_alarms_per_day, 2),
+                 _number(100 * a.normal_flagged_share, 3), _number(a.before_events_minutes, 1),
                  _number(a.f1_mean), _number(a.delay_samples, 1), _number(a.delay_minutes, 1),
                  _number(100 * a.flag_rate, 2), _number(a.pa_f1), _number(a.random_pa_f1)]
         lines.append("| " + " | ".join(cells) + " |")
@@ -34,12 +36,15 @@ def table(rows: Sequence[Tuple[str, Aggregate, float]]) -> str:
 def check(label: str, a: Aggregate) -> List[str]:
     """What is malformed in one aggregate (empty when all is well)."""
     problems = []
-    for name in ("auc_pr_mean", "precision", "recall", "f1", "f1_mean", "pa_f1", "random_pa_f1", "flag_rate"):
+    for name in ("auc_pr_mean", "precision", "recall", "f1", "f1_mean", "pa_f1", "random_pa_f1", "flag_rate",
+                 "normal_flagged_share"):
         value = getattr(a, name)
         if not (np.isfinite(value) and 0.0 <= value <= 1.0):
             problems.append(f"{label}: {name} = {value!r} is not a finite number in [0, 1]")
     if not (np.isfinite(a.false_alarms_per_day) and a.false_alarms_per_day >= 0):
         problems.append(f"{label}: false alarms per day = {a.false_alarms_per_day!r}")
+    if not (np.isfinite(a.before_events_minutes) and a.before_events_minutes >= 0):
+        problems.append(f"{label}: flagged before events = {a.before_events_minutes!r} min")
     if not 0 <= a.found <= a.events or a.events == 0:
         problems.append(f"{label}: found {a.found} of {a.events} events")
     if a.found and not (np.isfinite(a.delay_samples) and a.delay_samples >= 0):

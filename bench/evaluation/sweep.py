@@ -42,7 +42,7 @@ def sweep_table(series: Sequence, probabilities: Sequence[np.ndarray], settings:
     """Markdown: event F1, precision, recall, false alarms per day and flag rate per (threshold, min_n,
     window_n), over `series` (bench Series) with their probabilities; the `marked` row is the default."""
     lines = ["| flags_threshold | flags_min_n of flags_window_n | event F1 | P | R | found/events | "
-             "false alarms | FA/day | flag % |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "false alarms | FA/day | normal flagged % | flag % |", "|" + "---:|" * 10]
     for threshold, min_n, window_n in settings:
         scores = [score_series(s.dataset, s.name, s.labels, p, persistent_flags(p, threshold, min_n, window_n),
                                s.interval_s) for s, p in zip(series, probabilities)]
@@ -50,5 +50,5 @@ def sweep_table(series: Sequence, probabilities: Sequence[np.ndarray], settings:
         label = f"**{threshold:g}**" if (threshold, min_n, window_n) == marked else f"{threshold:g}"
         lines.append(f"| {label} | {min_n} of {window_n} | {a.f1:.3f} | {a.precision:.3f} | {a.recall:.3f} | "
                      f"{a.found}/{a.events} | {a.false_alarms} | {a.false_alarms_per_day:.2f} | "
-                     f"{100 * a.flag_rate:.3f} |")
+                     f"{100 * a.normal_flagged_share:.3f} | {100 * a.flag_rate:.3f} |")
     return "\n".join(lines)
