@@ -16,7 +16,8 @@ RECORDINGS = os.path.join(REPO, "bench", "data", "netdata")  # committed: the te
 EXPECTED = ["ours-pca (defaults) · server model", "ours-pca (defaults) · per-metric models",
             "upstream-pca (predict_proba/predict) · server model",
             "upstream-pca (predict_proba/predict) · per-metric models",
-            "netdata-kmeans · per-dimension share", "ours-hbos · server model",
+            "netdata-kmeans (18 models, consensus) · per-dimension share",
+            "netdata-kmeans (1 model) · per-dimension share", "ours-hbos · server model",
             "online-zscore (defaults) · server model", "online-zscore (defaults) · per-metric models"]
 FRACTIONS = ["AUC-PR", "Event F1", "P", "R", "F1 mean/series", "PA-F1 (flatters; literature only)",
              "random PA-F1"]

@@ -1,15 +1,23 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The accuracy benchmark's yardstick: event metrics, with rows that are not judged (label -1)."""
+"""The accuracy benchmark's yardstick (event metrics, with rows that are not judged: label -1) and its
+baselines (upstream's PCA rule, Netdata's k-means consensus)."""
 import os
 import sys
+import warnings
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+from evaluation import netdata_ml  # noqa: E402
+from evaluation.detectors import SERVER, CollectorDetector  # noqa: E402
 from evaluation.metrics import GRACE_ROWS, score_series  # noqa: E402
 from evaluation.sweep import persistent_flags  # noqa: E402
 
+from anomalies.config import parse_config  # noqa: E402
+from anomalies.features import FeatureSpec  # noqa: E402
 from anomalies.flags import PersistenceFlagger  # noqa: E402
+from anomalies.models import build_detector  # noqa: E402
 
 EVENTS = (2000, 5000, 8000)  # three 50-row events in 10,000 rows
 
@@ -99,3 +107,67 @@ def test_the_swept_rule_is_the_collectors_flag_rule():
         expected = np.array([flagger.update(["m"], np.array([p]))[0] for p in percent])
         swept = persistent_flags((percent / 100).astype(np.float32), threshold, min_n, window_n)
         assert expected.any() and np.array_equal(swept, expected), (threshold, min_n, window_n)
+
+
+def test_the_upstream_baseline_scores_constant_features_as_upstream_did():
+    """PyOD 3's PCA scores every row +inf when a feature is constant in training (a component of zero
+    variance); upstream (PyOD 1.0, scikit-learn 1.2) got ratios of ~1e-34 and finite scores, in which a
+    constant dimension that starts moving still counts (leaving constant features out hides it: then no
+    row is flagged here)."""
+    rng = np.random.default_rng(3)
+    values = np.hstack([rng.normal(size=(2400, 3)).cumsum(axis=0), np.zeros((2400, 2))])
+    values[2300:, 4] = 50.0  # a dimension constant in training moves in the test part
+    spec = FeatureSpec(1, 3, 5)
+    with warnings.catch_warnings():  # PyOD divides by 0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert not np.isfinite(build_detector("pca", 0.001).fit(spec.matrix(values[:2000])).decision_scores_).any()
+    config = parse_config({"train_n_secs": 2000, "diffs_n": 1, "smooth_n": 3, "lags_n": 5,
+                           "contamination": 0.001})
+    detector = CollectorDetector(config, "s", [f"m{j}" for j in range(5)], {"up": "upstream"}, per_metric=False)
+    assert detector.outputs == [("up", SERVER)]
+    detector.train(values[:2000])
+    probability, flag = detector.score(values[2000:])
+    # what upstream's own pins (pyod 1.0.9, scikit-learn 1.2.2, numpy 1.26.4) give on these rows
+    assert np.flatnonzero(flag[:, 0]).tolist() == list(range(300, 308))
+    assert np.isfinite(probability).all() and probability[:300].max() == pytest.approx(0.82881, abs=1e-4)
+
+
+def _kmeans():
+    return netdata_ml.NetdataKMeans({"consensus": netdata_ml.KMEANS, "newest": netdata_ml.KMEANS_NEWEST},
+                                    n_columns=1, interval_s=300.0)  # one row per 5-min grouping
+
+
+def test_netdata_kmeans_needs_every_model_to_agree():
+    rng = np.random.default_rng(4)
+    wide, narrow = rng.normal(0, 10, size=(3000, 1)), rng.normal(0, 1, size=(3000, 1))
+    detector = _kmeans()
+    detector.train(wide)
+    detector.train(narrow)  # the newest model knows only small changes
+    assert [len(models) for models in detector.models] == [2]
+    test = np.concatenate([narrow[-500:], [[25.0]], narrow[-500:], [[400.0]], narrow[-100:]])
+    share, flag = detector.score(test)
+    consensus, newest = share[:, 0] > 0, share[:, 1] > 0
+    assert not newest[:500].any() and newest[500:510].any()  # a jump the wide model has seen before
+    assert not consensus[:1001].any() and consensus[1001:1011].any()  # only the jump beyond both
+    assert np.array_equal(flag, share >= netdata_ml.HOST_RATE)
+
+
+def test_netdata_kmeans_keeps_the_last_models_and_skips_constant_windows():
+    rng = np.random.default_rng(5)
+    detector = _kmeans()
+    for _ in range(21):
+        detector.train(rng.normal(size=(400, 1)))
+    newest = detector.models[0][0]
+    detector.train(np.ones((400, 1)))  # a constant window: no model (the agent does not train it)
+    assert len(detector.models[0]) == 18 and detector.models[0][0] is newest and detector.trainings == 22
+
+
+@pytest.mark.parametrize("offset,window,every,ends", [
+    (2400, 2400, 300, [900, 1200, 1500, 1800, 2100]),  # the Netdata recording: 40 min at 1 s
+    (600, 600, 75, []),  # a training part shorter than 900 rows: its window only
+    (23700, 14400, 1800, [23700 - 1800 * k for k in range(12, 0, -1)]),  # SMD
+    (100_000, 14400, 1800, [100_000 - 1800 * k for k in range(17, 0, -1)]),  # MAX_MODELS - 1 at most
+])
+def test_netdata_kmeans_starts_with_the_trainings_of_an_agent_running_since_the_first_row(offset, window, every,
+                                                                                          ends):
+    assert netdata_ml.pretraining_ends(offset, window, every) == ends

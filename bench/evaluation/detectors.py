@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What the replay drives: the collector's own pipeline (with this project's calibration and flags, or
-upstream's PyOD predict_proba/predict rule on the same models) and a Netdata-ML-style k-means baseline.
+upstream's PyOD predict_proba/predict rule on the same models); Netdata's own ML is in netdata_ml.py.
 
 A detector is trained on a window of raw rows, then fed raw rows in time order: `advance` (rows seen while
 outputs are held after a training) or `score` (rows whose outputs count). It returns, per row and per
@@ -8,19 +8,19 @@ output (`outputs`: (configuration, view) pairs), a probability in [0, 1] and a f
 """
 from __future__ import annotations
 
-from collections import deque
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from anomalies.calibration import EmpiricalCalibrator
 from anomalies.columns import Column
 from anomalies.config import Config
 from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
-from anomalies.models import PcaScorer, PyodScorer
-from anomalies.scoring import ModelBank, score_cycle
+from anomalies.models import PcaScorer, PyodScorer, fit_scorer
 from anomalies.planning import ModelSpec
-from anomalies.training import train_models
+from anomalies.scoring import ModelBank, TrainedModel, score_cycle
+from anomalies.training import MIN_TRAINING_ROWS, train_models
 
 Output = Tuple[str, str]  # (configuration name, view)
 SERVER, PER_METRIC, DIMENSIONS = "server model", "per-metric models", "per-dimension share"
@@ -40,13 +40,14 @@ def columns_and_specs(series_name: str, metrics: Sequence[str],
 
 
 class CollectorDetector:
-    """`train_models` + `FeatureWindow` + `score_cycle`, as `AnomaliesJob` runs them.
+    """`train_models` + `FeatureWindow` + `score_cycle`, as `AnomaliesJob` runs them, and upstream's rule.
 
     `rules` maps a configuration name to "ours" (score_cycle's calibrated probability and persistence
-    flags) or "upstream" (PyOD's predict_proba 'linear', i.e. min-max of the training scores clipped to
-    [0, 1], and predict(), i.e. raw score > the training quantile 1 - contamination; no persistence). Both
-    read the same models' raw scores, so one replay serves both. Views: the server model (all metrics in
-    one custom model) and the per-metric models (probability = max over metrics, flag = any).
+    flags on the collector's models) or "upstream" (PyOD's predict_proba 'linear', i.e. min-max of the
+    training scores clipped to [0, 1], and predict(), i.e. raw score > the training quantile
+    1 - contamination; no persistence, on `upstream_models`). Both rules share one replay. Views: the
+    server model (all metrics in one custom model) and the per-metric models (probability = max over
+    metrics, flag = any).
     """
 
     def __init__(self, config: Config, series_name: str, metrics: Sequence[str], rules: Dict[str, str],
@@ -61,66 +62,115 @@ class CollectorDetector:
         self.feature_spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
         self.flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
         self.window = None
-        self.bank: ModelBank = ModelBank([])
+        self.banks: Dict[str, ModelBank] = {}  # rule -> its models
         self.warnings: List[str] = []
         self.trainings = 0
 
     def train(self, values: np.ndarray) -> None:
-        state = train_models(self.specs, self.columns, values, self.config, self.warnings.append)
-        self.flagger.forget(set(self.bank.names) - set(state.bank.names))
+        kinds = set(self.rules.values())
         if self.window is None:  # later trainings continue from the job's own window, as the job does
-            self.window = FeatureWindow(self.feature_spec, state.recent_values)
-        self.bank = state.bank
+            self.window = FeatureWindow(self.feature_spec, values[-self.feature_spec.window:])
+        if "ours" in kinds:
+            state = train_models(self.specs, self.columns, values, self.config, self.warnings.append)
+            self.flagger.forget(set(self.banks.get("ours", ModelBank([])).names) - set(state.bank.names))
+            self.banks["ours"] = state.bank
+            self.batched = _BatchRaw(state.bank) if state.bank.other_positions else None
+        if "upstream" in kinds:
+            self.banks["upstream"] = upstream_models(self.specs, self.columns, values, self.config)
         self.trainings += 1
-        position = {name: i for i, name in enumerate(self.bank.names)}
-        self.positions = {SERVER: [position[self.server_name]] if self.server_name in position else [],
-                          PER_METRIC: [position[name] for name in self.metric_names if name in position]}
-        calibrators = [m.calibrator for m in self.bank.models]
-        self.low = np.array([c.low_ for c in calibrators])
-        self.high = np.array([c.scores_[-1] for c in calibrators])  # the training maximum is kept exactly
-        self.threshold = np.array([c.threshold_ for c in calibrators])
-        self.batched = _BatchRaw(self.bank) if self.bank.other_positions else None
+
+    def positions(self, rule: str, view: str) -> List[int]:
+        """Positions in the rule's bank of the models of a view."""
+        position = {name: i for i, name in enumerate(self.banks[rule].names)}
+        names = [self.server_name] if view == SERVER else self.metric_names
+        return [position[name] for name in names if name in position]
 
     def advance(self, rows: np.ndarray) -> None:
         for row in rows:
             self.window.push(row)
 
     def score(self, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        n_models = len(self.bank.names)
-        kinds = list(dict.fromkeys(self.rules.values()))
-        probability = {k: np.full((len(rows), n_models), np.nan) for k in kinds}
-        flag = {k: np.zeros((len(rows), n_models), dtype=bool) for k in kinds}
         features = [self.window.push(row) for row in rows]
-        raw_rows = self.batched.raw(features) if self.batched is not None else None
-        given = _GivenRaw(self.bank)
-        span = np.where(self.high > self.low, self.high - self.low, 1.0)
-        for i, (row, feature_row) in enumerate(zip(rows, features)):
-            if feature_row is None or not n_models:
-                continue
-            given.raw = raw_rows[i] if raw_rows is not None else self.bank.raw_scores(feature_row)
-            if "ours" in probability:
-                cycle = score_cycle(given, self.flagger, feature_row, np.isfinite(row))
-                probability["ours"][i], flag["ours"][i] = cycle.probabilities / 100.0, cycle.flags
-            if "upstream" in probability:
-                raw = given.raw_scores(feature_row)
-                raw[~(self.bank.complete(np.isfinite(row)) & np.isfinite(raw))] = np.nan
-                probability["upstream"][i] = np.clip((raw - self.low) / span, 0.0, 1.0)
-                flag["upstream"][i] = raw > self.threshold
+        fresh = np.isfinite(rows)
+        outputs = {"ours": self._ours, "upstream": self._upstream}
+        results = {rule: outputs[rule](features, fresh) for rule in set(self.rules.values())}
         out_probability = np.zeros((len(rows), len(self.outputs)))
         out_flag = np.zeros((len(rows), len(self.outputs)), dtype=bool)
         for j, (name, view) in enumerate(self.outputs):
-            positions = self.positions[view] if n_models else []
+            probability, flag = results[self.rules[name]]
+            positions = self.positions(self.rules[name], view)
             if positions:
-                values = probability[self.rules[name]][:, positions]
+                values = probability[:, positions]
                 out_probability[:, j] = np.where(np.isnan(values), 0.0, values).max(axis=1)
-                out_flag[:, j] = flag[self.rules[name]][:, positions].any(axis=1)
+                out_flag[:, j] = flag[:, positions].any(axis=1)
         return out_probability, out_flag
+
+    def _ours(self, features: List, fresh: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """score_cycle's probabilities (0-1) and flags, rows × models of the collector's bank."""
+        bank = self.banks["ours"]
+        probability = np.full((len(features), len(bank.names)), np.nan)
+        flag = np.zeros((len(features), len(bank.names)), dtype=bool)
+        raw_rows = self.batched.raw(features) if self.batched is not None else None
+        given = _GivenRaw(bank)
+        for i, feature_row in enumerate(features):
+            if feature_row is not None and bank.names:
+                given.raw = raw_rows[i] if raw_rows is not None else bank.raw_scores(feature_row)
+                cycle = score_cycle(given, self.flagger, feature_row, fresh[i])
+                probability[i], flag[i] = cycle.probabilities / 100.0, cycle.flags
+        return probability, flag
+
+    def _upstream(self, features: List, fresh: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """predict_proba 'linear' and predict() of upstream's models, rows × models."""
+        bank = self.banks["upstream"]
+        calibrators = [m.calibrator for m in bank.models]
+        low = np.array([c.low_ for c in calibrators])
+        high = np.array([c.scores_[-1] for c in calibrators])  # the training maximum is kept exactly
+        span = np.where(high > low, high - low, 1.0)
+        threshold = np.array([c.threshold_ for c in calibrators])
+        probability = np.full((len(features), len(bank.names)), np.nan)
+        flag = np.zeros((len(features), len(bank.names)), dtype=bool)
+        for i, feature_row in enumerate(features):
+            if feature_row is not None and bank.names:
+                raw = bank.raw_scores(feature_row)
+                raw[~(bank.complete(fresh[i]) & np.isfinite(raw))] = np.nan
+                probability[i] = np.clip((raw - low) / span, 0.0, 1.0)
+                flag[i] = raw > threshold
+        return probability, flag
+
+
+def upstream_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.ndarray,
+                    config: Config) -> ModelBank:
+    """Upstream's models: one per spec on every feature of its columns, as upstream fitted PyOD on a chart's
+    whole frame, the features of dimensions constant in the window included (`train_models` leaves them
+    out). A model whose features are all constant is left out: upstream's scores were NaN, never a flag.
+
+    `pca` is `models.PcaScorer`, not PyOD's own PCA: PyOD 3 divides by an explained-variance ratio of
+    exactly 0 for each component of zero variance (constant features: most SMD servers, many Netdata
+    dimensions) and scores every row +inf, where upstream's PyOD 1.0.9 with scikit-learn 1.2.2 got ratios
+    of ~1e-34 and finite scores, which PcaScorer's floor of 1e-6 reproduces. Replayed with upstream's own
+    pins on the first training of every SMD and ASD server and of the Netdata recording, the server models'
+    flags were the same on every test row, predict_proba within 0.0005; leaving the constant features out
+    instead changed 0.8% of the recording's flags (4.43% of rows flagged, upstream 5.19%).
+    """
+    feature_spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
+    index = {column: i for i, column in enumerate(columns)}
+    models = []
+    for spec in specs:
+        column_index = np.array([index[c] for c in spec.columns])
+        features = feature_spec.matrix(values[:, column_index])
+        features = features[np.isfinite(features).all(axis=1)]
+        if len(features) < MIN_TRAINING_ROWS or not (features.std(axis=0) > 0).any():
+            continue
+        scorer, scores = fit_scorer(config.model, features, config.contamination)
+        models.append(TrainedModel(spec.name, column_index, feature_spec.feature_index(column_index, len(columns)),
+                                   scorer, EmpiricalCalibrator(config.contamination).fit(scores)))
+    return ModelBank(models)
 
 
 class _GivenRaw:
-    """The trained ModelBank, except that the raw scores of the current row are handed in: computed once
-    for both rules, and for models PyOD scores one by one computed beforehand for a chunk of rows (the
-    same numbers: the scores of a fixed model do not depend on other rows). score_cycle does the rest."""
+    """The trained ModelBank, except that the raw scores of the current row are handed in: for models PyOD
+    scores one by one, computed beforehand for a chunk of rows (the same numbers: the scores of a fixed
+    model do not depend on other rows). score_cycle does the rest."""
 
     def __init__(self, bank: ModelBank):
         self._bank = bank
@@ -199,71 +249,3 @@ def _skew_with_row(train: np.ndarray, rows: np.ndarray) -> np.ndarray:
     m3 = (s3 + d ** 3) / count - 3 * mean * (s2 + d ** 2) / count + 2 * mean ** 3
     with np.errstate(invalid="ignore", divide="ignore"):
         return m3 / m2 ** 1.5
-
-
-class NetdataKMeans:
-    """Netdata's own ML, per dimension: k-means (k=2) on the 6 latest smoothed first differences (diff 1,
-    mean of 3, 5 lags), fitted on a 20% sample of the training window; a dimension is anomalous when its
-    distance to the nearest centre exceeds the 99th percentile of the (sampled) training distances.
-    Series score = share of anomalous dimensions; flag = that share averaged over the last 5 minutes of
-    samples is >= 1% (Netdata's host anomaly rate threshold 1%, grouping 'average' over 5 min).
-    Dimensions constant in the training window are not modelled (never anomalous). One model per
-    dimension (newer agents keep ~18 and require all to agree: not reproduced).
-    """
-
-    SAMPLE = 0.2
-    PERCENTILE = 99.0
-    HOST_RATE = 0.01
-    GROUPING_S = 300.0
-
-    def __init__(self, name: str, n_columns: int, interval_s: float):
-        self.outputs: List[Output] = [(name, DIMENSIONS)]
-        self.spec = FeatureSpec(1, 3, 5)
-        self.n_columns = n_columns
-        self.window = None
-        self.recent = deque(maxlen=max(1, int(round(self.GROUPING_S / interval_s))))
-        self.rng = np.random.default_rng(0)
-        self.trainings = 0
-        self.warnings: List[str] = []
-
-    def train(self, values: np.ndarray) -> None:
-        from sklearn.cluster import KMeans
-
-        self.models = []
-        for j in range(self.n_columns):
-            features = self.spec.matrix(values[:, [j]])
-            features = features[np.isfinite(features).all(axis=1)]
-            if len(features) < 10 or not (features.std(axis=0) > 0).any():
-                continue
-            size = max(10, int(np.ceil(self.SAMPLE * len(features))))
-            sample = features[self.rng.choice(len(features), size=min(size, len(features)), replace=False)]
-            kmeans = KMeans(n_clusters=2, n_init=1, random_state=0).fit(sample)
-            distances = kmeans.transform(sample).min(axis=1)
-            self.models.append((self.spec.feature_index([j], self.n_columns), kmeans.cluster_centers_,
-                                np.percentile(distances, self.PERCENTILE)))
-        if self.window is None:
-            self.window = FeatureWindow(self.spec, values[-self.spec.window:])
-        self.trainings += 1
-
-    def advance(self, rows: np.ndarray) -> None:
-        for row in rows:
-            self.window.push(row)
-
-    def score(self, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        features = [self.window.push(row) for row in rows]
-        present = [i for i, f in enumerate(features) if f is not None]
-        share = np.zeros(len(rows))
-        if present and self.models:
-            matrix = np.vstack([features[i] for i in present])
-            bits = np.zeros((len(present), len(self.models)), dtype=bool)
-            for k, (index, centres, threshold) in enumerate(self.models):
-                own = matrix[:, index]
-                distance = np.sqrt(((own[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
-                bits[:, k] = distance > threshold
-            share[present] = bits.sum(axis=1) / self.n_columns
-        flag = np.zeros(len(rows), dtype=bool)
-        for i, value in enumerate(share):  # step by step: the grouping window carries across chunks
-            self.recent.append(value)
-            flag[i] = np.mean(self.recent) >= self.HOST_RATE
-        return share[:, None], flag[:, None]
-

@@ -10,6 +10,10 @@ Mirrors `AnomaliesJob.collect` / `_training_due` with one sample = one cycle:
 - training takes one cycle (the job's minimum: started in cycle c, swapped in at c + 1), then
   `train_no_prediction_n` more cycles are held: outputs of steps c .. c + train_no_prediction_n repeat
   the last scored step's outputs, flags are not updated, but every row still enters the feature window.
+Netdata's ML is not held (the agent scores with its previous models while it trains), and before its
+first training it trains on the earlier windows of the training part an agent running since its first
+row would have trained on (`netdata_ml.pretraining_ends`): its ensemble of models is complete from the
+start of the test part when the training part is long enough.
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ from anomalies.config import DEFAULTS, Config, parse_config
 from anomalies.job import RETRY_TRAINING_EVERY_N
 
 from .data import Series
-from .detectors import CollectorDetector, NetdataKMeans, Output
+from .detectors import CollectorDetector, Output
+from .netdata_ml import KMEANS, KMEANS_NEWEST, NetdataKMeans, pretraining_ends
 from .online import replay_online
 
 
@@ -39,6 +44,10 @@ def schedule(series: Series) -> Dict[str, int]:
 # Settings of the replay itself, not of the collector: per-metric models besides the server model.
 BENCH_SETTINGS = {"per_metric": True}
 
+# rule of a configuration -> kind of replay (the rules of one kind share a replay when their settings agree)
+RULE_KINDS = {"ours": "collector", "upstream": "collector", KMEANS: "kmeans", KMEANS_NEWEST: "kmeans",
+              "online": "online"}
+
 
 @dataclass
 class Task:
@@ -47,7 +56,7 @@ class Task:
     series: Series
     kind: str  # "collector", "kmeans" or "online"
     settings: Dict
-    rules: Dict[str, str]  # configuration name -> "ours" / "upstream" (collector), "kmeans" or "online"
+    rules: Dict[str, str]  # configuration name -> a rule of RULE_KINDS
 
     def config(self) -> Config:
         settings = {k: v for k, v in self.settings.items() if k not in BENCH_SETTINGS}
@@ -91,7 +100,7 @@ def run(task: Task) -> Result:
         return Result(series, outputs, probability.astype(np.float32), flag, seconds, 0, 0.0)
     config = task.config()
     if task.kind == "kmeans":
-        detector = NetdataKMeans(next(iter(task.rules)), len(series.metrics), series.interval_s)
+        detector = NetdataKMeans(task.rules, len(series.metrics), series.interval_s)
         hold_n = 0  # Netdata's ML keeps scoring with the previous models while training
     else:
         bench = {**BENCH_SETTINGS, **{k: v for k, v in task.settings.items() if k in BENCH_SETTINGS}}
@@ -111,6 +120,9 @@ def run(task: Task) -> Result:
         training_seconds += time.monotonic() - began
         return len(window)
 
+    if task.kind == "kmeans":  # the ensemble an agent running since the first training row has
+        for end in pretraining_ends(offset, config.train_n_secs, config.train_every_n):
+            train(end)
     trained_rows, last, t = train(offset), 0, 0
     while t < steps:
         full = trained_rows >= 0.9 * min(config.train_n_secs, config.train_max_n)
@@ -140,7 +152,7 @@ def tasks_for(series: Series, configurations: List[Tuple[str, str, Dict]]) -> Li
     and "upstream" rules) share one replay, i.e. the same trained models."""
     grouped: Dict[Tuple[str, str], Task] = {}
     for name, rule, settings in configurations:
-        kind = rule if rule in ("kmeans", "online") else "collector"
+        kind = RULE_KINDS[rule]
         key = (kind, repr(sorted(settings.items())))
         task = grouped.setdefault(key, Task(series, kind, dict(settings), {}))
         task.rules[name] = rule
