@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -92,3 +92,16 @@ def load_nab(path: str, dataset: str) -> List[Series]:
         series.append(Series(dataset, name, ["value"], values[:split], values[split:], labels[split:],
                              interval))
     return series
+
+
+SPLIT_PARTS = ("selection", "confirmation")
+
+
+def split(series: List[Series], path: str, part: str) -> Tuple[List[Series], List[Series]]:
+    """(the series the split file at `path` puts in `part`, the series it names in no part)."""
+    with open(path) as stream:
+        parts = json.load(stream)
+    named = {(dataset, name): which for dataset, groups in parts.items() if isinstance(groups, dict)
+             for which, names in groups.items() for name in names}
+    chosen = [s for s in series if named.get((s.dataset, s.name)) == part]
+    return chosen, [s for s in series if (s.dataset, s.name) not in named]
