@@ -62,3 +62,15 @@ def test_a_restarted_window_forgets_the_rows_before_the_gap():
     window.restart()
     assert window.push(np.array([100.0, np.nan])) is None  # no difference with a row from before the gap
     assert np.isnan(window.push(np.array([101.0, np.nan]))[1])  # nothing carried over the gap either
+
+
+def test_a_missing_value_right_after_the_seed_takes_the_seeds_last_value():
+    """A model trained just now starts from the training window's last rows: a value missing in the next
+    cycle is carried from them, so no feature row of the next window is spoiled (else ~9 cycles are)."""
+    spec = FeatureSpec(1, 3, 5)
+    values = np.random.default_rng(4).normal(size=(40, 3)).cumsum(axis=0)
+    window = FeatureWindow(spec, values[:30])
+    missing = values[30].copy()
+    missing[1] = np.nan
+    rows = [window.push(row) for row in [missing] + list(values[31:])]
+    assert all(np.isfinite(row).all() for row in rows)

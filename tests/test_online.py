@@ -135,14 +135,18 @@ def test_a_level_shift_is_flagged_after_the_warm_up_and_never_during_it():
 
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_scores_learns_and_flags_a_level_shift(model):
+    """Flagged (at 99 on 5 of 10) within 10 samples of the shift, and cleared once the features (a
+    difference, a mean of 3, 5 lags) no longer see it."""
     rng = np.random.default_rng(4)
     values = _ar1(rng, 1600, 3)
     values[1400:] += 40.0
-    config = parse_config({"model": model, "warmup_n": 300, "window_n": 600, "tree_size": 64})
+    config = parse_config({"model": model, "warmup_n": 300, "window_n": 600, "tree_size": 64,
+                           "flags_threshold": 99.0, "flags_min_n": 5, "flags_window_n": 10})
     flags, probabilities = _stream(config, values)
     assert np.isfinite(probabilities[400:]).all()
     assert np.nanmax(probabilities[1400:1415]) > 99.0
     assert not flags[:300].any()
+    assert flags[1400:1410, 0].any() and not flags[1420:].any()
 
 
 def test_replan_keeps_the_state_of_unchanged_models():
