@@ -43,7 +43,8 @@ class EmpiricalCalibrator:
         # Training scores strictly below s: a score that training saw many times (a metric that barely
         # moves) is not "beyond" training, however often it recurs.
         below = np.searchsorted(self.scores_, scores, side="left")
-        return 100.0 * np.where(below > 0, self.levels_[np.maximum(below - 1, 0)], 0.0)
+        probability = 100.0 * np.where(below > 0, self.levels_[np.maximum(below - 1, 0)], 0.0)
+        return np.where(np.isnan(scores), np.nan, probability)  # no score, no probability (not 100)
 
     def normalized(self, scores: np.ndarray) -> np.ndarray:
         return relative_to_threshold(np.asarray(scores, dtype=np.float64), self.low_, self.span_)

@@ -1,6 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 import numpy as np
-import pytest
 
 from anomalies.calibration import EmpiricalCalibrator
 from anomalies.features import FeatureSpec
@@ -65,8 +64,6 @@ def test_a_model_missing_a_column_has_no_score_this_cycle():
     assert cycle.probabilities[1] == 100.0 and cycle.flags[1]
 
 
-@pytest.mark.xfail(strict=True, reason="the calibrator maps a masked (NaN) raw score to probability 100, "
-                   "so cycles without a complete input count as above the flag threshold")
 def test_cycles_without_complete_input_do_not_raise_a_flag_later():
     bank, features = _bank_and_rows()
     flagger = PersistenceFlagger(99.9, 5, 10)
