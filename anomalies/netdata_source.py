@@ -31,8 +31,10 @@ MAX_FILTER_LENGTH = 4000  # characters of allmetrics' chart filter; beyond it, r
 
 
 def describe_error(error: BaseException) -> str:
-    """A failed request in a few words ("Connection refused", "read timed out", "HTTP 500 from ..."),
+    """A failed request in a few words ("Connection refused", "timed out", "HTTP 500 from ..."),
     without the pools and objects urllib3 wraps its reasons in."""
+    if isinstance(error, json.JSONDecodeError):
+        return f"its answer is not JSON ({error})"
     text = str(getattr(error, "reason", None) or error)
     errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
     if errno:

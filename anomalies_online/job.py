@@ -192,10 +192,11 @@ class OnlineJob:
             self._save()
         warm = self.bank.warm()
         # a model shows values once warm (no flag before, and no made-up level); rrcf's first shingle has
-        # no score yet
+        # no score yet. Warming up are the models learning now: one without input is paused, not warming.
         shown = cycle.complete & np.isfinite(cycle.probabilities) & warm
+        learning = max(1, int(cycle.complete.sum()))
         result.data = chart_values(self.dimension_ids, shown, cycle.levels, cycle.flags, cycle.normalized,
-                                   self.config.include_average_prob, 1.0 - warm.mean())
+                                   self.config.include_average_prob, (cycle.complete & ~warm).sum() / learning)
         return result
 
     def _replan_due(self) -> bool:

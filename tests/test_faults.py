@@ -164,11 +164,11 @@ def test_each_fault_is_visible_and_the_job_recovers_from_all(module, fault_runs)
 
     # a constant dimension is just data: its model keeps giving values in range
     io_values = [values["system.io_prob"] for values in updates if values and "system.io_prob" in values]
-    assert len(io_values) >= 30 and all(0 <= v <= 10000 for v in io_values)
+    assert len(io_values) >= 30 and all(0 <= v <= 20000 for v in io_values)  # anomaly levels, x100
 
     # garbage and slow answers: one warning each time the agent stops answering, a gap, then it is back
     assert warnings.count("cannot read latest values from") == 2, warnings
-    assert "JSONDecodeError" in warnings and re.search(r"Timeout|timed out", warnings)
+    assert "its answer is not JSON" in warnings and re.search(r"timed out", warnings)
     assert info.count("answers again") == 2
     assert len([length for _, length in gaps(updates) if length >= 5]) >= 2  # gaps in the charts
     # After a gap the features start afresh instead of differencing across it, so the gap itself is not an
