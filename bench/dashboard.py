@@ -43,7 +43,10 @@ def shipped_conf(module: str, host: str, warm_s: int) -> str:
 
 def latest(node, chart: str, seconds: int = 10) -> Dict[str, float]:
     """Mean of the last `seconds` of each dimension of `chart` (dimensions without values left out)."""
-    data = node.api(f"/api/v1/data?chart={chart}&after=-{seconds}&format=json")
+    try:
+        data = node.api(f"/api/v1/data?chart={chart}&after=-{seconds}&format=json")
+    except OSError:  # not there (yet), or made obsolete while it had no data
+        return {}
     rows = data.get("data", [])
     means = {}
     for i, label in enumerate(data.get("labels", [])[1:], start=1):
@@ -66,9 +69,8 @@ def summary(node, seconds: int) -> List[Tuple[str, float, List[Tuple[str, float]
 
 def ready(node) -> bool:
     """Do both modules serve models (most of them warm)?"""
-    charts = node.charts()
     for module in MODULES:
-        rate = latest(node, f"{module}_local.anomaly_rate", 5) if f"{module}_local.anomaly_rate" in charts else {}
+        rate = latest(node, f"{module}_local.anomaly_rate", 5)
         if rate.get("warming up", 100) >= 50 or "flagged" not in rate:
             return False
     return True
