@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+MIN_TAIL_SCORES = 10  # the fewest top scores a tail is fitted to
+
 
 class EmpiricalCalibrator:
     """Empirical CDF of the training scores.
@@ -16,6 +18,12 @@ class EmpiricalCalibrator:
     The CDF is kept exactly for the top `tail` share of scores (where flags are decided) and at
     `body_points` evenly spaced ranks below it, so a model costs a few KiB whatever its training size;
     between kept points the probability is the one of the kept point below (never overstated).
+
+    Beyond the training maximum the empirical CDF says only "100"; there a generalised Pareto tail fitted
+    to the top `tail` share of the training scores (peaks over threshold, as the streaming calibrator
+    does; a bounded tail is read as exponential, which has no end point) keeps grading: probability = 100 * (1 - S(s) / (n * S(max))), from 100 * (1 - 1/n) at the maximum
+    towards 100. Scores beyond anything seen stay ranked (for AUC-PR and for thresholds stricter than one
+    in n), and a score equal to the maximum keeps its empirical probability.
     """
 
     def __init__(self, contamination: float = 0.001, tail: float = 0.01, body_points: int = 1000):
@@ -37,6 +45,12 @@ class EmpiricalCalibrator:
         self.low_ = scores[0]
         self.threshold_ = float(np.quantile(scores, 1.0 - self.contamination))
         self.span_ = max(self.threshold_ - self.low_, np.finfo(np.float64).eps)
+        top = scores[min(tail_start, n - MIN_TAIL_SCORES):] if n > MIN_TAIL_SCORES else scores[:0]
+        self.tail_base_ = float(top[0]) if len(top) else float(scores[-1])
+        shape, self.tail_scale_ = pareto_fit(top - self.tail_base_)
+        self.tail_shape_ = max(shape, 0.0)  # beyond the maximum no end point: exponential or heavier
+        self.max_survival_ = float(pareto_survival(scores[-1] - self.tail_base_, self.tail_shape_, self.tail_scale_))
+        self.n_ = n
         return self
 
     def probability(self, scores: np.ndarray) -> np.ndarray:
@@ -44,10 +58,39 @@ class EmpiricalCalibrator:
         # moves) is not "beyond" training, however often it recurs.
         below = np.searchsorted(self.scores_, scores, side="left")
         probability = 100.0 * np.where(below > 0, self.levels_[np.maximum(below - 1, 0)], 0.0)
+        if self.max_survival_ > 0:  # beyond the training maximum: graded by the fitted tail
+            survival = pareto_survival(scores - self.tail_base_, self.tail_shape_, self.tail_scale_)
+            probability = np.where(scores > self.scores_[-1],
+                                   100.0 * (1.0 - survival / (self.n_ * self.max_survival_)), probability)
         return np.where(np.isnan(scores), np.nan, probability)  # no score, no probability (not 100)
 
     def normalized(self, scores: np.ndarray) -> np.ndarray:
         return relative_to_threshold(np.asarray(scores, dtype=np.float64), self.low_, self.span_)
+
+
+def pareto_fit(excesses: np.ndarray) -> tuple:
+    """(shape, scale) of a generalised Pareto distribution fitted to `excesses` (>= 0) by the method of
+    moments, the shape kept in [-0.5, 0.45] where that estimate holds; scale 0 when they do not spread."""
+    if len(excesses) == 0:
+        return 0.0, 0.0
+    mean, variance = float(excesses.mean()), float(excesses.var())
+    if mean <= 0 or variance <= 0:
+        return 0.0, 0.0
+    shape = min(0.45, max(-0.5, 0.5 * (1.0 - mean * mean / variance)))
+    return shape, mean * (1.0 - shape)
+
+
+def pareto_survival(excess, shape: float, scale: float) -> np.ndarray:
+    """P(X > excess) under the generalised Pareto distribution (shape, scale), elementwise; 1 at or
+    below 0, and 0 everywhere above it for scale 0 (excesses that did not spread)."""
+    excess = np.maximum(np.asarray(excess, dtype=np.float64), 0.0)
+    if scale <= 0:
+        return np.where(excess > 0, 0.0, 1.0)
+    if abs(shape) < 1e-6:
+        return np.exp(-excess / scale)
+    base_term = 1.0 + shape * excess / scale
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.where(base_term > 0, np.abs(base_term) ** (-1.0 / shape), 0.0)
 
 
 def relative_to_threshold(scores: np.ndarray, low, span) -> np.ndarray:

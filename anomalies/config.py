@@ -29,12 +29,15 @@ COMMON_DEFAULTS: Dict[str, Any] = {
     "lags_n": 5,
     "smooth_n": 3,
     "diffs_n": 1,
+    # the smoothed level of each dimension as a feature beside its differences (docs/ablation.md)
+    "include_levels": True,
     "contamination": 0.001,
     "include_average_prob": True,
     "custom_models": [],
+    # a flag: probability >= flags_threshold on flags_min_n of the last flags_window_n cycles (docs/ablation.md)
     "flags_threshold": 99.9,
-    "flags_min_n": 5,
-    "flags_window_n": 10,
+    "flags_min_n": 3,
+    "flags_window_n": 5,
     # keep the models in the agent's lib dir, so a restart continues with them
     "save_state": True,
 }
@@ -79,6 +82,7 @@ class CommonConfig:
     lags_n: int
     smooth_n: int
     diffs_n: int
+    include_levels: bool
     contamination: float
     include_average_prob: bool
     custom_models: Tuple[CustomModel, ...]
@@ -229,6 +233,7 @@ COMMON_PARSERS: Dict[str, Callable[[Any], Any]] = {
     "lags_n": non_negative_int,
     "smooth_n": positive_int,
     "diffs_n": non_negative_int,
+    "include_levels": _bool,
     "contamination": _fraction,
     "include_average_prob": _bool,
     "flags_threshold": _percent,

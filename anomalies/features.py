@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Feature vectors: differences, then a moving average, then lags, for every column at once.
+"""Feature vectors: differences, then a moving average, then lags, for every column at once; optionally
+the smoothed level itself beside them.
 
 Layout of one feature row over `d` columns: `lags_n + 1` blocks of `d` values, newest first, i.e. block k
-holds the smoothed differences of time t-k. A model over some columns takes the same columns from every
-block, so one feature computation serves all models.
+holds the smoothed differences of time t-k; with `levels`, one more block holds the moving average of the
+raw values at time t (a held change, such as memory kept in use, shows in differences only at its edges).
+A model over some columns takes the same columns from every block, so one feature computation serves all
+models.
 """
 from __future__ import annotations
 
@@ -15,11 +18,22 @@ import numpy as np
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """How raw values become features (the upstream `diffs_n`, `smooth_n`, `lags_n`)."""
+    """How raw values become features (the upstream `diffs_n`, `smooth_n`, `lags_n`, and `include_levels`)."""
 
     diffs_n: int = 1
     smooth_n: int = 3
     lags_n: int = 5
+    levels: bool = False
+
+    @classmethod
+    def from_config(cls, config) -> "FeatureSpec":
+        """The spec of a job's (validated) config."""
+        return cls(config.diffs_n, config.smooth_n, config.lags_n, config.include_levels)
+
+    @property
+    def blocks(self) -> int:
+        """Blocks of one value per column in a feature row."""
+        return self.lags_n + 1 + int(self.levels)
 
     @property
     def window(self) -> int:
@@ -33,15 +47,17 @@ class FeatureSpec:
         smoothed = _moving_average(diffed, self.smooth_n)
         rows = len(smoothed) - self.lags_n
         if rows <= 0:
-            return np.empty((0, (self.lags_n + 1) * values.shape[1]))
+            return np.empty((0, self.blocks * values.shape[1]))
         blocks = [smoothed[self.lags_n - k:self.lags_n - k + rows] for k in range(self.lags_n + 1)]
+        if self.levels:
+            blocks.append(_moving_average(values, self.smooth_n)[-rows:])
         return np.concatenate(blocks, axis=1)
 
     def feature_index(self, columns: Sequence[int], n_columns: int) -> np.ndarray:
         """Positions, in a feature row over `n_columns` columns, of the features of `columns`, in the order
         `matrix(values[:, columns])` produces them."""
         columns = np.asarray(columns)
-        return (np.arange(self.lags_n + 1)[:, None] * n_columns + columns[None, :]).ravel()
+        return (np.arange(self.blocks)[:, None] * n_columns + columns[None, :]).ravel()
 
 
 def _moving_average(values: np.ndarray, n: int) -> np.ndarray:

@@ -42,7 +42,7 @@ class AnomaliesJob:
         self.update_every = max(1, int(configuration.get("update_every") or 1))
         self.store = job_store(self.config.save_state, job_name, log)
         self._restore_pending = self.store is not None
-        self.feature_spec = FeatureSpec(self.config.diffs_n, self.config.smooth_n, self.config.lags_n)
+        self.feature_spec = FeatureSpec.from_config(self.config)
         self.flagger = PersistenceFlagger(self.config.flags_threshold, self.config.flags_min_n,
                                           self.config.flags_window_n)
         self.source = NetdataSource.for_config(self.config)

@@ -37,7 +37,7 @@ class TrainedState:
 def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.ndarray, config: Config,
                  warn: Log) -> TrainedState:
     """Fit one model per spec on the features of its columns; skip (and say why) what cannot be fitted."""
-    feature_spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
+    feature_spec = FeatureSpec.from_config(config)
     index = {column: i for i, column in enumerate(columns)}
     models, constant = [], []
     for spec in specs:

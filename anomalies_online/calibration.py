@@ -2,11 +2,9 @@
 """Streaming calibration: a score's probability is its rank among the model's own recent scores."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from anomalies.calibration import relative_to_threshold
+from anomalies.calibration import pareto_fit, pareto_survival, relative_to_threshold
 
 TAIL_SHARE = 0.02  # the top 2% of recent scores fit the tail
 MIN_TAIL_SCORES = 10
@@ -58,7 +56,7 @@ class RollingCalibrator:
         n_tail = max(MIN_TAIL_SCORES, int(TAIL_SHARE * n))
         if n > n_tail and score > window[n - n_tail - 1]:
             base = window[n - n_tail - 1]
-            return 100.0 * (1.0 - n_tail / n * _pareto_survival(score - base, window[n - n_tail:] - base))
+            return 100.0 * (1.0 - n_tail / n * pareto_survival(score - base, *pareto_fit(window[n - n_tail:] - base)))
         return 100.0 * int(np.searchsorted(window, score, side="left")) / n
 
     def normalized(self, score: float) -> float:
@@ -84,19 +82,3 @@ class RollingCalibrator:
         self.n_ = n + 1
         self.recent_[self.next_] = score
         self.next_ = (self.next_ + 1) % self.window_n
-
-
-def _pareto_survival(excess: float, excesses: np.ndarray) -> float:
-    """P(X - base > excess | X > base) under a generalised Pareto distribution fitted to `excesses` (the
-    scores above `base`, minus base) by the method of moments; the shape is kept in [-0.5, 0.45], where
-    that estimate holds."""
-    mean = float(excesses.mean())
-    variance = float(excesses.var())
-    if mean <= 0 or variance <= 0:
-        return 0.0
-    shape = min(0.45, max(-0.5, 0.5 * (1.0 - mean * mean / variance)))
-    scale = mean * (1.0 - shape)
-    if abs(shape) < 1e-6:
-        return math.exp(-excess / scale)
-    base_term = 1.0 + shape * excess / scale
-    return 0.0 if base_term <= 0 else base_term ** (-1.0 / shape)

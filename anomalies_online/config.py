@@ -18,6 +18,8 @@ DEFAULTS: Dict[str, Any] = {
     # Streaming scores come in runs (one excursion is several high samples in a row), so persistence
     # filters less than offline: at 99.99 a stationary stream gives no flag in a day, at 99.9 several.
     "flags_threshold": 99.99,
+    "flags_min_n": 5,
+    "flags_window_n": 10,
     "model": "zscore",
     # how many recent samples a model adapts to: the span of the running mean and variance that
     # standardise its input, and the number of its recent scores the probability is read against

@@ -41,7 +41,7 @@ class OnlineJob:
         self._saver: Optional[threading.Thread] = None
         self._restore_pending = self.store is not None  # at the first look at the charts that succeeds
         self._history_after: Optional[int] = None  # where the warm start begins, if not warm_start_secs ago
-        self.feature_spec = FeatureSpec(self.config.diffs_n, self.config.smooth_n, self.config.lags_n)
+        self.feature_spec = FeatureSpec.from_config(self.config)
         self.flagger = PersistenceFlagger(self.config.flags_threshold, self.config.flags_min_n,
                                           self.config.flags_window_n)
         self.source = NetdataSource.for_config(self.config)

@@ -58,7 +58,7 @@ def chart_specs(header: List[str]) -> tuple:
 def replay(columns, specs, rows: np.ndarray, first_s: int) -> Dict[str, np.ndarray]:
     """Train at `first_s`, retrain as a young job does, score every later row: each model's flags."""
     config = parse_config({})
-    spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
+    spec = FeatureSpec.from_config(config)
     flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
     warnings: List[str] = []
     flags: Dict[str, np.ndarray] = {}  # per model, per row of `rows`: flagged?

@@ -40,7 +40,7 @@ _CONF = """\
     python.d = {python_d}
     go.d = no
     charts.d = no
-    apps = no
+    apps = {apps}
     ebpf = no
     perf = no
     slabinfo = no
@@ -72,12 +72,13 @@ class NetdataAgent:
 
     def __init__(self, root: Path, python_d: bool = False, health: bool = False,
                  hostname: str = "testnode", history: int = 3600, port: Optional[int] = None,
-                 dashboard_info: bool = False):
+                 dashboard_info: bool = False, apps: bool = False):
         self.root = Path(root)
         self.port = port or free_port()
         self.python_d = python_d
         self.health = health
         self.hostname = hostname
+        self.apps = apps
         self.history = history
         self.dashboard_info = dashboard_info  # serve a copy of the dashboard with this project's text
         self.process: Optional[subprocess.Popen] = None
@@ -110,7 +111,7 @@ class NetdataAgent:
             user="root" if os.geteuid() == 0 else os.environ.get("USER", "root"),
             hostname=self.hostname, history=self.history, root=self.root, stock=STOCK_CONFIG_DIR,
             plugins=PLUGINS_DIR, port=self.port, python_d="yes" if self.python_d else "no",
-            health="yes" if self.health else "no"))
+            health="yes" if self.health else "no", apps="yes" if self.apps else "no"))
         return path
 
     def start(self, wait_s: float = 30.0) -> "NetdataAgent":

@@ -36,7 +36,8 @@ def test_on_stationary_data_probabilities_are_roughly_uniform_and_flags_rare():
     flagger = PersistenceFlagger(DEFAULTS["flags_threshold"], DEFAULTS["flags_min_n"], DEFAULTS["flags_window_n"])
     flags = np.array([flagger.update(["m"], p[None])[0] for p in probabilities])
     flag_events = np.sum(np.diff(flags.astype(int)) == 1)
-    assert flags.mean() < 0.001 and flag_events <= 4, (flags.mean(), flag_events)
+    # 3 of 5 at 99.9 (docs/ablation.md): about one short flag an hour on this i.i.d. noise, 5 of 10 gave 4
+    assert flags.mean() < 0.001 and flag_events <= 6, (flags.mean(), flag_events)
 
 
 def test_an_injected_shift_is_flagged():
@@ -51,7 +52,10 @@ def test_an_injected_shift_is_flagged():
     flags = np.array([flagger.update(["m"], p[None])[0] for p in probabilities])
     offset = spec.window - 1  # feature row i describes time i + offset
     assert flags[150 - offset:200 - offset].mean() > 0.5
-    assert flags[:140 - offset].sum() == 0 and flags[215 - offset:].sum() == 0
+    assert flags[:140 - offset].sum() == 0 and not flags[215 - offset:250 - offset].any()
+    # later, at most one short flag of noise (3 of 5 at 99.9 raises about one an hour on such data)
+    later = flags[250 - offset:].astype(int)
+    assert np.sum(np.diff(later) == 1) + later[0] <= 1 and later.sum() <= 5
 
 
 def test_flags_need_min_n_of_window_n_and_histories_are_per_model():
@@ -113,9 +117,21 @@ def test_compact_cdf_is_exact_in_the_tail_and_never_overstates_in_the_body():
     probes = np.concatenate([np.sort(scores)[-300:], np.linspace(0, scores.max() * 1.1, 500)])
     exact = 100.0 * np.searchsorted(np.sort(scores), probes, side="left") / len(scores)
     got = calibrator.probability(probes)
-    assert np.all(got <= exact + 1e-9) and np.all(exact - got < 0.11)
-    tail = probes >= np.quantile(scores, 0.99)
+    seen = probes <= scores.max()
+    assert np.all(got[seen] <= exact[seen] + 1e-9) and np.all(exact[seen] - got[seen] < 0.11)
+    tail = seen & (probes >= np.quantile(scores, 0.99))
     np.testing.assert_allclose(got[tail], exact[tail])
+
+
+def test_beyond_the_training_maximum_the_fitted_tail_keeps_ranking_scores():
+    scores = np.random.default_rng(4).exponential(size=14400)
+    calibrator = EmpiricalCalibrator(0.001).fit(scores)
+    beyond = scores.max() + np.array([0.01, 0.5, 1.0, 2.0, 5.0, 10.0])
+    got = calibrator.probability(beyond)
+    at_max = 100.0 * (1 - 1 / len(scores))
+    assert np.all(np.diff(got) > 0) and at_max < got[0] and got[-1] < 100.0
+    # an exponential tail of scale ~1: 5 beyond the maximum is about e^5 times rarer than the maximum
+    assert 50 < (100 - at_max) / (100 - got[4]) < 400
 
 
 def test_a_score_training_saw_often_is_not_beyond_training():
@@ -123,4 +139,4 @@ def test_a_score_training_saw_often_is_not_beyond_training():
     scores = np.concatenate([np.full(19990, 3.0), np.linspace(4, 5, 10)])
     calibrator = EmpiricalCalibrator(0.001).fit(scores)
     assert calibrator.probability(np.array([3.0]))[0] == 0.0
-    assert calibrator.probability(np.array([6.0]))[0] == 100.0
+    assert 100.0 * (1 - 1 / len(scores)) < calibrator.probability(np.array([6.0]))[0] <= 100.0

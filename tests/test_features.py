@@ -24,6 +24,21 @@ def test_matrix_matches_definition(diffs_n, smooth_n, lags_n):
     np.testing.assert_allclose(got, expected)
 
 
+@pytest.mark.parametrize("diffs_n,smooth_n,lags_n", [(1, 3, 5), (0, 1, 0), (2, 4, 2)])
+def test_levels_add_the_moving_average_of_the_raw_values_as_a_last_block(diffs_n, smooth_n, lags_n):
+    values = np.random.default_rng(4).normal(size=(40, 3)).cumsum(axis=0)
+    spec = FeatureSpec(diffs_n, smooth_n, lags_n, levels=True)
+    got = spec.matrix(values)
+    rows = 40 - spec.window + 1
+    levels = np.array([values[t - smooth_n + 1:t + 1].mean(axis=0) for t in range(40 - rows, 40)])
+    np.testing.assert_allclose(got, np.hstack([naive_features(values, diffs_n, smooth_n, lags_n), levels]))
+    columns = [2, 0]
+    np.testing.assert_allclose(got[:, spec.feature_index(columns, 3)], spec.matrix(values[:, columns]))
+    window = FeatureWindow(spec, values[:spec.window - 1])
+    for t in range(spec.window - 1, 40):
+        np.testing.assert_allclose(window.push(values[t]), got[t - spec.window + 1])
+
+
 def test_feature_index_selects_the_same_features_as_computing_on_the_columns_alone():
     values = np.random.default_rng(2).normal(size=(30, 5))
     spec = FeatureSpec(1, 3, 5)

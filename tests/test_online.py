@@ -85,7 +85,7 @@ def test_calibrated_probabilities_are_uniform_below_the_tail():
 
 def _stream(config, values):
     """Run a bank over raw rows (time × columns, one model per 3 columns); return flags and probabilities."""
-    spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
+    spec = FeatureSpec.from_config(config)
     columns = [Column("h", f"c{i // 3}", f"d{i % 3}") for i in range(values.shape[1])]
     bank = StreamingBank(config, spec)
     bank.replan([ModelSpec(f"c{c}", tuple(columns[3 * c:3 * c + 3])) for c in range(len(columns) // 3)])

@@ -24,19 +24,43 @@ from anomalies.training import MIN_TRAINING_ROWS, train_models
 
 Output = Tuple[str, str]  # (configuration name, view)
 SERVER, PER_METRIC, DIMENSIONS = "server model", "per-metric models", "per-dimension share"
+PER_CHART = "per-chart models"
+CHART_PREFIX = "chart:"  # model names of the per-chart view: <series>.chart:<chart>
+
+
+def charts_of(metrics: Sequence[str]) -> Dict[str, List[int]]:
+    """Netdata-recorded metrics ('chart|dim') grouped by chart, in order; {} for other data."""
+    charts: Dict[str, List[int]] = {}
+    for i, metric in enumerate(metrics):
+        chart, sep, _ = metric.partition("|")
+        if not sep:
+            return {}
+        charts.setdefault(chart, []).append(i)
+    return charts if len(charts) > 1 else {}
 
 
 def columns_and_specs(series_name: str, metrics: Sequence[str],
                       per_metric: bool = True) -> Tuple[List[Column], List[ModelSpec]]:
     """One column per metric; one custom model over all metrics (if more than one) and, when
-    `per_metric`, one model per metric."""
+    `per_metric`, one model per metric and, for Netdata recordings, one per chart (as the collector
+    models a chart)."""
     columns = [Column("eval", series_name, metric) for metric in metrics]
     if len(columns) == 1:
         return columns, [ModelSpec(f"{series_name}.{metrics[0]}", tuple(columns))]
     specs = [ModelSpec(series_name, tuple(columns))]
     if per_metric:
         specs += [ModelSpec(f"{series_name}.{metric}", (column,)) for metric, column in zip(metrics, columns)]
+        specs += [ModelSpec(f"{series_name}.{CHART_PREFIX}{chart}", tuple(columns[i] for i in index))
+                  for chart, index in charts_of(metrics).items()]
     return columns, specs
+
+
+def view_names(specs: Sequence[ModelSpec]) -> Dict[str, List[str]]:
+    """Model names of each view the specs of `columns_and_specs` hold (a view without models is left out)."""
+    chart = [s.name for s in specs[1:] if CHART_PREFIX in s.name]
+    metric = [s.name for s in specs[1:] if CHART_PREFIX not in s.name]
+    views = {SERVER: [specs[0].name], PER_METRIC: metric, PER_CHART: chart}
+    return {view: names for view, names in views.items() if names}
 
 
 class CollectorDetector:
@@ -54,12 +78,12 @@ class CollectorDetector:
                  per_metric: bool = True):
         self.config = config
         self.columns, self.specs = columns_and_specs(series_name, metrics, per_metric)
-        self.server_name = self.specs[0].name
-        self.metric_names = [s.name for s in self.specs[1:]] or [self.server_name]
+        self.view_names = view_names(self.specs)
+        if per_metric and PER_METRIC not in self.view_names:  # one metric: its model is the per-metric view
+            self.view_names[PER_METRIC] = self.view_names[SERVER]
         self.rules = rules
-        views = (SERVER, PER_METRIC) if per_metric else (SERVER,)
-        self.outputs: List[Output] = [(name, view) for name in rules for view in views]
-        self.feature_spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
+        self.outputs: List[Output] = [(name, view) for name in rules for view in self.view_names]
+        self.feature_spec = FeatureSpec.from_config(config)
         self.flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
         self.window = None
         self.banks: Dict[str, ModelBank] = {}  # rule -> its models
@@ -82,8 +106,7 @@ class CollectorDetector:
     def positions(self, rule: str, view: str) -> List[int]:
         """Positions in the rule's bank of the models of a view."""
         position = {name: i for i, name in enumerate(self.banks[rule].names)}
-        names = [self.server_name] if view == SERVER else self.metric_names
-        return [position[name] for name in names if name in position]
+        return [position[name] for name in self.view_names[view] if name in position]
 
     def advance(self, rows: np.ndarray) -> None:
         for row in rows:
@@ -152,7 +175,7 @@ def upstream_models(specs: Sequence[ModelSpec], columns: List[Column], values: n
     flags were the same on every test row, predict_proba within 0.0005; leaving the constant features out
     instead changed 0.8% of the recording's flags (4.43% of rows flagged, upstream 5.19%).
     """
-    feature_spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
+    feature_spec = FeatureSpec.from_config(config)
     index = {column: i for i, column in enumerate(columns)}
     models = []
     for spec in specs:

@@ -20,7 +20,7 @@ from anomalies_online.config import OnlineConfig, parse_config
 from anomalies_online.stream import StreamingBank, stream_cycle
 
 from .data import Series
-from .detectors import PER_METRIC, SERVER, columns_and_specs
+from .detectors import PER_METRIC, SERVER, columns_and_specs, view_names
 
 
 def online_config(settings: Dict) -> OnlineConfig:
@@ -38,7 +38,7 @@ def replay_online(series: Series, names: list, settings: Dict):
     per_metric = settings.get("per_metric", False)
     config = online_config({k: v for k, v in settings.items() if k != "per_metric"})
     columns, specs = columns_and_specs(series.name, series.metrics, per_metric=per_metric)
-    feature_spec = FeatureSpec(config.diffs_n, config.smooth_n, config.lags_n)
+    feature_spec = FeatureSpec.from_config(config)
     bank = StreamingBank(config, feature_spec)
     bank.replan(specs)
     flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
@@ -55,10 +55,11 @@ def replay_online(series: Series, names: list, settings: Dict):
         scored = np.array(cycle.complete) & np.isfinite(cycle.probabilities)
         probability[t, scored] = cycle.probabilities[scored] / 100.0
         flag[t, scored] = np.asarray(cycle.flags)[scored]
-    server = [bank.names.index(specs[0].name)]
-    metric_models = [bank.names.index(spec.name) for spec in specs[1:]] or server  # one metric: one model
-    positions = {SERVER: server, PER_METRIC: metric_models if per_metric else []}
-    views = [view for view in (SERVER, PER_METRIC) if positions[view]]
+    names_of = view_names(specs)
+    if per_metric and PER_METRIC not in names_of:  # one metric: its model is the per-metric view
+        names_of[PER_METRIC] = names_of[SERVER]
+    positions = {view: [bank.names.index(name) for name in model_names] for view, model_names in names_of.items()}
+    views = list(positions)
     outputs = [(name, view) for name in names for view in views]
     out_probability = np.stack([probability[:, positions[view]].max(axis=1) for _, view in outputs], axis=1)
     out_flag = np.stack([flag[:, positions[view]].any(axis=1) for _, view in outputs], axis=1)
