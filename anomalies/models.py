@@ -70,7 +70,8 @@ class PcaScorer:
         components = eigenvectors[:, order].T
         largest = np.argmax(np.abs(components), axis=1)
         components *= np.sign(components[np.arange(len(components)), largest])[:, None]
-        return cls(mean, scale, components, eigenvalues / eigenvalues.sum())
+        total = eigenvalues.sum()  # 0 when every feature is constant to within rounding: weights at the floor
+        return cls(mean, scale, components, eigenvalues / total if total > 0 else np.zeros_like(eigenvalues))
 
     def score(self, features: np.ndarray) -> np.ndarray:
         standardized = (features - self.mean) / self.scale

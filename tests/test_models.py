@@ -43,3 +43,12 @@ def test_cblof_on_clustered_data():
     scorer, _ = fit_scorer("cblof", train, 0.01)
     scores = scorer.score(np.vstack([np.zeros(4), np.full(4, 2.5)]))
     assert scores[1] > scores[0]
+
+
+def test_pca_of_features_constant_in_training_scores_finite():
+    """Every feature constant: no explained variance to divide by (it was 0 / 0, NaN weights and NaN
+    scores); every component gets the floor weight, as in PyOD 1.0, and scores stay finite."""
+    from anomalies.models import PcaScorer
+    scorer = PcaScorer.fit(np.full((200, 3), 7.0))
+    scores = scorer.score(np.array([[7.0, 7.0, 7.0], [7.0, 8.0, 7.0]]))
+    assert np.isfinite(scores).all() and np.all(scorer.weights == 1e-6)
