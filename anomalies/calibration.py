@@ -21,8 +21,8 @@ class EmpiricalCalibrator:
 
     Beyond the training maximum the empirical CDF says only "100"; there a generalised Pareto tail fitted
     to the top `tail` share of the training scores (peaks over threshold, as the streaming calibrator
-    does; a bounded tail is read as exponential, which has no end point) keeps grading: probability = 100 * (1 - S(s) / (n * S(max))), from 100 * (1 - 1/n) at the maximum
-    towards 100. Scores beyond anything seen stay ranked (for AUC-PR and for thresholds stricter than one
+    does; a bounded tail is read as exponential, which has no end point) keeps grading: probability =
+    100 * (1 - S(s) / (n * S(max))), from 100 * (1 - 1/n) at the maximum towards 100. Scores beyond anything seen stay ranked (for AUC-PR and for thresholds stricter than one
     in n), and a score equal to the maximum keeps its empirical probability.
     """
 

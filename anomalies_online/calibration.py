@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from anomalies.calibration import pareto_fit, pareto_survival, relative_to_threshold
+from anomalies.calibration import MIN_TAIL_SCORES, pareto_fit, pareto_survival, relative_to_threshold
 
 TAIL_SHARE = 0.02  # the top 2% of recent scores fit the tail
-MIN_TAIL_SCORES = 10
 
 
 class RollingCalibrator:
@@ -56,7 +55,8 @@ class RollingCalibrator:
         n_tail = max(MIN_TAIL_SCORES, int(TAIL_SHARE * n))
         if n > n_tail and score > window[n - n_tail - 1]:
             base = window[n - n_tail - 1]
-            return 100.0 * (1.0 - n_tail / n * pareto_survival(score - base, *pareto_fit(window[n - n_tail:] - base)))
+            survival = pareto_survival(score - base, *pareto_fit(window[n - n_tail:] - base))
+            return float(100.0 * (1.0 - n_tail / n * survival))
         return 100.0 * int(np.searchsorted(window, score, side="left")) / n
 
     def normalized(self, score: float) -> float:

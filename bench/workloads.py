@@ -137,7 +137,6 @@ def _send_at(conn: socket.socket, bytes_per_s: float, seconds: float, rate_of=No
 
 def stream(seconds: float, control: str) -> None:
     """The benign steady stream: STREAM_MIB_S to the namespace, at the rate share written in `control`."""
-    hard_limit(seconds + 10)
     sink = in_netns(["--sink", str(STREAM_PORT)])
     try:
         for _ in range(50):

@@ -55,10 +55,13 @@ def columns_and_specs(series_name: str, metrics: Sequence[str],
     return columns, specs
 
 
-def view_names(specs: Sequence[ModelSpec]) -> Dict[str, List[str]]:
-    """Model names of each view the specs of `columns_and_specs` hold (a view without models is left out)."""
+def view_names(specs: Sequence[ModelSpec], per_metric: bool) -> Dict[str, List[str]]:
+    """Model names of each view the specs of `columns_and_specs` hold (a view without models is left out;
+    with `per_metric`, a series of one metric has its one model as the per-metric view too)."""
     chart = [s.name for s in specs[1:] if CHART_PREFIX in s.name]
     metric = [s.name for s in specs[1:] if CHART_PREFIX not in s.name]
+    if per_metric and not metric:
+        metric = [specs[0].name]
     views = {SERVER: [specs[0].name], PER_METRIC: metric, PER_CHART: chart}
     return {view: names for view, names in views.items() if names}
 
@@ -78,9 +81,7 @@ class CollectorDetector:
                  per_metric: bool = True):
         self.config = config
         self.columns, self.specs = columns_and_specs(series_name, metrics, per_metric)
-        self.view_names = view_names(self.specs)
-        if per_metric and PER_METRIC not in self.view_names:  # one metric: its model is the per-metric view
-            self.view_names[PER_METRIC] = self.view_names[SERVER]
+        self.view_names = view_names(self.specs, per_metric)
         self.rules = rules
         self.outputs: List[Output] = [(name, view) for name in rules for view in self.view_names]
         self.feature_spec = FeatureSpec.from_config(config)

@@ -20,7 +20,7 @@ from anomalies_online.config import OnlineConfig, parse_config
 from anomalies_online.stream import StreamingBank, stream_cycle
 
 from .data import Series
-from .detectors import PER_METRIC, SERVER, columns_and_specs, view_names
+from .detectors import columns_and_specs, view_names
 
 
 def online_config(settings: Dict) -> OnlineConfig:
@@ -55,10 +55,8 @@ def replay_online(series: Series, names: list, settings: Dict):
         scored = np.array(cycle.complete) & np.isfinite(cycle.probabilities)
         probability[t, scored] = cycle.probabilities[scored] / 100.0
         flag[t, scored] = np.asarray(cycle.flags)[scored]
-    names_of = view_names(specs)
-    if per_metric and PER_METRIC not in names_of:  # one metric: its model is the per-metric view
-        names_of[PER_METRIC] = names_of[SERVER]
-    positions = {view: [bank.names.index(name) for name in model_names] for view, model_names in names_of.items()}
+    positions = {view: [bank.names.index(name) for name in model_names]
+                 for view, model_names in view_names(specs, per_metric).items()}
     views = list(positions)
     outputs = [(name, view) for name in names for view in views]
     out_probability = np.stack([probability[:, positions[view]].max(axis=1) for _, view in outputs], axis=1)
