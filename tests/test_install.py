@@ -111,13 +111,14 @@ def _anomaly_contexts(agent, wait_s=300.0):
         time.sleep(1)
 
 
-def _alarm_names(agent, wanted, wait_s=60.0):
-    """Names of the agent's alarms (templates instantiated on charts), waiting a little for `wanted`."""
+def _alarm_names(agent, wanted, wanted_prefix, wait_s=120.0):
+    """Names of the agent's alarms (templates instantiated on charts), waiting a little for all of `wanted` and
+    one name starting with `wanted_prefix` (the per-model alarms come with the models' charts, after training)."""
     deadline = time.monotonic() + wait_s
     while True:
         alarms = agent.api("/api/v1/alarms?all").get("alarms", {})
         names = {alarm["name"] for alarm in alarms.values()}
-        if wanted <= names or time.monotonic() > deadline:
+        if wanted <= names and any(name.startswith(wanted_prefix) for name in names) or time.monotonic() > deadline:
             return names
         time.sleep(2)
 
@@ -162,7 +163,7 @@ def test_install_reinstall_uninstall(tmp_path, request):
     assert agent.api("/api/v1/charts").get("custom_info") == "netdata-anomalies.js"
     # Our health templates replace the stock ones of the old collector (which would warn all the time on
     # calibrated probabilities) and are attached to the charts of both modules.
-    alarms = _alarm_names(agent, {"anomalies_anomaly_rate", "anomalies_online_anomaly_rate"})
+    alarms = _alarm_names(agent, {"anomalies_anomaly_rate", "anomalies_online_anomaly_rate"}, "anomalies_model_flagged")
     assert {"anomalies_anomaly_rate", "anomalies_online_anomaly_rate"} <= alarms, alarms
     assert any(name.startswith("anomalies_model_flagged") for name in alarms), alarms
     assert "anomalies_anomaly_probabilities" not in alarms and (agent.config_dir / "health.d" / "anomalies.conf").exists()
