@@ -16,10 +16,11 @@ MODELS = ("zscore", "rrcf", "xstream", "hst", "rshash", "loda")
 DEFAULTS: Dict[str, Any] = {
     **COMMON_DEFAULTS,
     # Streaming scores come in runs (one excursion is several high samples in a row), so persistence
-    # filters less than offline: at 99.99 a stationary stream gives no flag in a day, at 99.9 several.
-    "flags_threshold": 99.99,
-    "flags_min_n": 5,
-    "flags_window_n": 10,
+    # filters less than offline: at 99.95 on 6 of 8 a stationary stream gives no flag in a day, at 99.9 on
+    # 3 of 5 dozens (docs/ablation.md, bench/stationary_flags.py).
+    "flags_threshold": 99.95,
+    "flags_min_n": 6,
+    "flags_window_n": 8,
     "model": "zscore",
     # how many recent samples a model adapts to: the span of the running mean and variance that
     # standardise its input, and the number of its recent scores the probability is read against
