@@ -79,6 +79,7 @@ def test_quick_accuracy_run_prints_well_formed_tables(tmp_path):
             assert 0 <= found <= events and events > 0
             assert float(row["FA/day"]) >= 0 and 0 <= float(row["flag %"]) <= 100
             assert 0 <= float(row["normal flagged %"]) <= 100 and float(row["flagged before events (min)"]) >= 0
+            assert float(row["flagged after events (min)"]) >= 0
     assert os.path.isfile(next(iter(tmp_path.glob("accuracy-quick-*.md"))))
 
 

@@ -47,13 +47,13 @@ def test_honest_flags_keep_their_figures():
     honest = score(three_events(), honest_flags())
     assert (honest.found, honest.false_alarms, honest.delays) == (3, 5, [5, 5, 5])
     assert (round(honest.precision, 3), round(honest.recall, 3), round(honest.f1, 3)) == (0.375, 1.0, 0.545)
-    assert honest.normal_flagged == 10 and honest.before_events == 0
+    assert honest.normal_flagged == 10 and honest.before_events == honest.after_events == 0
 
 
 def test_flagging_every_row_scores_badly():
     labels = three_events()
     everything = score(labels, np.ones(10_000, dtype=bool))
-    assert everything.found == 3 and everything.false_alarms == 4  # before, between and after the events
+    assert everything.found == 3 and everything.false_alarms == 1  # one alert, from the first row on
     assert everything.normal_flagged_share == 1.0 and everything.precision == 0.0
     assert everything.f1 < score(labels, honest_flags()).f1 / 2
 
@@ -75,8 +75,25 @@ def test_flags_in_the_grace_after_an_event_are_free_and_beyond_it_are_charged():
     end = EVENTS[0] + 50
     flags[end:end + 10] = True  # the stated grace: the event's end is still in the features
     assert score(labels, flags).false_alarms == 5
-    flags[end + 10:end + 13] = True
+    flags[end + 12:end + 15] = True  # raised again after the grace: a new alert, a false alarm
     assert score(labels, flags).false_alarms == 6 and score(labels, flags).normal_flagged == 13
+
+
+def test_an_alert_going_on_past_the_grace_is_charged_by_time_not_as_a_new_false_alarm():
+    """A run raised inside an event that outlasts its grace (a slow average still showing the fault) is the
+    same alert: no new false alarm, but every row of it on normal time counts in the flagged share."""
+    labels = three_events()
+    flags = honest_flags()
+    end = EVENTS[0] + 50
+    flags[EVENTS[0] + 15:end + 10 + 40] = True  # from inside the event to 40 rows past its grace
+    held = score(labels, flags)
+    assert held.false_alarms == 5 and held.after_events == 40 and held.normal_flagged == 10 + 40
+    assert held.precision < score(labels, honest_flags()).precision
+    # held up to the next event and beyond: one alert, but its precision goes with the flagged time
+    flags[end:] = True
+    forever = score(labels, flags)
+    assert forever.false_alarms == 2 and forever.found == 3  # the 2 short false alarms before the first event
+    assert forever.normal_flagged_share > 0.7 and forever.f1 < held.f1 / 2
 
 
 def test_events_false_alarms_and_rows_that_are_not_judged():

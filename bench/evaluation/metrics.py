@@ -5,9 +5,12 @@
 - Events: an event is a maximal run of label-1 rows; it is found when a flag is raised inside it.
 - Normal time: the judged rows (label 0) outside events and outside the `GRACE_ROWS` rows that follow
   each event's end. A flag raised there is what a user suffers for nothing, so it is charged twice:
-  - per run: each maximal run of flagged normal rows is one false alarm (a run that starts before an
-    event and reaches into it is charged for the part before the event's start; a run that goes on past
-    the grace is charged for the part after it);
+  - per alert: each maximal run of flags that starts on normal time is one false alarm (an alert is
+    judged by where it starts: a run that starts before an event and reaches into it is charged for the
+    part before the event's start). A run that starts inside an event or its grace and goes on past the
+    grace is the same alert going on (a slow metric, such as a 5-minute pressure average, still shows the
+    fault): it is no new false alarm, but its rows on normal time are charged by time, and reported on
+    their own as the flagged time after events;
   - per time: the flagged share of normal time. Event precision = found / (found + false alarms) x
     (1 - flagged share of normal time): flags raised on every row find every event, and their precision
     is 0. Recall = found / events.
@@ -57,6 +60,15 @@ def flagged_before_events(labels: np.ndarray, flags: np.ndarray, charged: np.nda
     return int(sum(end - start for start, end in runs(charged) if end in starts and flags[end]))
 
 
+def continued_after_events(labels: np.ndarray, flags: np.ndarray, charged: np.ndarray,
+                           normal: np.ndarray) -> np.ndarray:
+    """Per run of charged flags (as `runs(charged)` orders them): does it continue a run of flags raised
+    inside an event or its grace (the row before it is flagged, judged and not normal time)?"""
+    judged_not_normal = (np.asarray(labels) >= 0) & ~normal
+    return np.array([start > 0 and bool(flags[start - 1] and judged_not_normal[start - 1])
+                     for start, _ in runs(charged)], dtype=bool)
+
+
 @dataclass
 class SeriesScore:
     dataset: str
@@ -70,6 +82,7 @@ class SeriesScore:
     normal_rows: int  # rows of normal time
     normal_flagged: int  # flagged rows of normal time
     before_events: int  # of those, rows flagged right before an event's start, in the run reaching into it
+    after_events: int  # of those, rows of runs that continue flags raised inside an event or its grace
     delays: List[int]
     pa_f1: float
     random_pa_f1: float
@@ -135,14 +148,17 @@ def score_series(dataset: str, series: str, labels: np.ndarray, probability: np.
             delays.append(int(hits[0]))
     normal = normal_time(labels, grace_rows)
     charged = flags & normal
+    continued = continued_after_events(labels, flags, charged, normal)
+    charged_runs = runs(charged)
     judged = labels >= 0
     auc = float(average_precision_score(labels[judged], np.asarray(probability)[judged])) if (labels == 1).any() \
         else float("nan")
     rate = float(flags.mean())
     rng = np.random.default_rng(seed)
     random_flags = rng.random(len(flags)) < rate
-    return SeriesScore(dataset, series, len(labels), interval_s, auc, len(events), found, len(runs(charged)),
-                       int(normal.sum()), int(charged.sum()), flagged_before_events(labels, flags, charged), delays,
+    return SeriesScore(dataset, series, len(labels), interval_s, auc, len(events), found, int((~continued).sum()),
+                       int(normal.sum()), int(charged.sum()), flagged_before_events(labels, flags, charged),
+                       int(sum(end - start for (start, end), c in zip(charged_runs, continued) if c)), delays,
                        point_adjusted_f1(labels, flags), point_adjusted_f1(labels, random_flags), rate)
 
 
@@ -162,6 +178,7 @@ class Aggregate:
     false_alarms_per_day: float
     normal_flagged_share: float  # flagged share of all series' normal time
     before_events_minutes: float  # flagged before events, in the runs reaching into them, all series
+    after_events_minutes: float  # flagged after events' grace, in the runs continuing from them, all series
     delay_samples: float  # median over found events
     delay_minutes: float
     pa_f1: float
@@ -183,6 +200,7 @@ def aggregate(scores: Sequence[SeriesScore]) -> Aggregate:
         len(scores), float(np.mean(aucs)) if aucs else float("nan"), events, found, false_alarms,
         precision, recall, _f1(precision, recall), float(np.mean([s.f1 for s in scores])),
         _ratio(false_alarms, normal_days), share, sum(s.before_events * s.interval_s / 60 for s in scores),
+        sum(s.after_events * s.interval_s / 60 for s in scores),
         float(np.median(delays)) if delays else float("nan"), float(np.median(minutes)) if minutes else float("nan"),
         float(np.mean([s.pa_f1 for s in scores])), float(np.mean([s.random_pa_f1 for s in scores])),
         float(np.mean([s.flag_rate for s in scores])))

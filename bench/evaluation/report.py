@@ -12,7 +12,7 @@ from .metrics import Aggregate
 
 PA_F1 = "PA-F1 (flatters; literature only)"
 COLUMNS = ["Configuration", "AUC-PR", "AUC-PR pooled", "Event F1", "P", "R", "found/events", "false alarms",
-           "FA/day", "normal flagged %", "flagged before events (min)", "F1 mean/series", "delay (samples)",
+           "FA/day", "normal flagged %", "flagged before events (min)", "flagged after events (min)", "F1 mean/series", "delay (samples)",
            "delay (min)", "flag %", PA_F1, "random PA-F1"]
 
 
@@ -27,7 +27,7 @@ def table(rows: Sequence[Tuple[str, Aggregate, float]]) -> str:
         cells = [label, _number(a.auc_pr_mean), _number(pooled), _number(a.f1), _number(a.precision),
                  _number(a.recall), f"{a.found}/{a.events}", str(a.false_alarms), _number(a.false_alarms_per_day, 2),
                  _number(100 * a.normal_flagged_share, 3), _number(a.before_events_minutes, 1),
-                 _number(a.f1_mean), _number(a.delay_samples, 1), _number(a.delay_minutes, 1),
+                 _number(a.after_events_minutes, 1), _number(a.f1_mean), _number(a.delay_samples, 1), _number(a.delay_minutes, 1),
                  _number(100 * a.flag_rate, 2), _number(a.pa_f1), _number(a.random_pa_f1)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -43,8 +43,9 @@ def check(label: str, a: Aggregate) -> List[str]:
             problems.append(f"{label}: {name} = {value!r} is not a finite number in [0, 1]")
     if not (np.isfinite(a.false_alarms_per_day) and a.false_alarms_per_day >= 0):
         problems.append(f"{label}: false alarms per day = {a.false_alarms_per_day!r}")
-    if not (np.isfinite(a.before_events_minutes) and a.before_events_minutes >= 0):
-        problems.append(f"{label}: flagged before events = {a.before_events_minutes!r} min")
+    for what, minutes in (("before", a.before_events_minutes), ("after", a.after_events_minutes)):
+        if not (np.isfinite(minutes) and minutes >= 0):
+            problems.append(f"{label}: flagged {what} events = {minutes!r} min")
     if not 0 <= a.found <= a.events or a.events == 0:
         problems.append(f"{label}: found {a.found} of {a.events} events")
     if a.found and not (np.isfinite(a.delay_samples) and a.delay_samples >= 0):
