@@ -11,6 +11,7 @@ import numpy as np
 from . import charts
 from .config import Config, parse_config
 from .features import FeatureSpec, FeatureWindow
+from .attribution import RisingFlags, describe_flag, offline_shares
 from .flags import PersistenceFlagger
 from .cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
                     report_config_problems, warming_values)
@@ -56,6 +57,7 @@ class AnomaliesJob:
         self.last_data: Dict[str, int] = {}
         self.reader = LatestReader(self.source, log)
         self.pauses = PauseReporter(log)
+        self.rising = RisingFlags()
         self._trainer: Optional[threading.Thread] = None
         self._trained: Optional[TrainedState] = None
         self.training_warnings = RepeatFilter(log)
@@ -211,13 +213,26 @@ class AnomaliesJob:
             result.data = self.last_data
             return result
         if feature_row is not None:
-            result.data = self._score(feature_row, np.isfinite(row))
+            result.data = self._score(feature_row, row)
             self.last_data = result.data
         return result
 
-    def _score(self, feature_row: np.ndarray, fresh: np.ndarray) -> Dict[str, int]:
+    def _score(self, feature_row: np.ndarray, row: np.ndarray) -> Dict[str, int]:
         bank = self.state.bank
-        cycle = score_cycle(bank, self.flagger, feature_row, fresh)
+        cycle = score_cycle(bank, self.flagger, feature_row, np.isfinite(row))
         self.pauses.update(bank.names, cycle.complete)
+        for i in self.rising.update(bank.names, cycle.flags):
+            self._explain(bank.models[i], feature_row, row)
         return chart_values(self.dimension_ids, cycle.complete, cycle.levels, cycle.flags, cycle.normalized,
                             self.config.include_average_prob)
+
+    def _explain(self, model, feature_row: np.ndarray, row: np.ndarray) -> None:
+        """One log line naming what drives a model whose flag just rose (a failure only costs the line)."""
+        state = self.state
+        if state.band is None:  # models restored from a state saved before bands existed
+            return
+        try:
+            shares = offline_shares(model, feature_row, len(state.columns))
+            self.log.info(describe_flag(model.name, state.columns, shares, row, state.band, model.column_index))
+        except Exception as error:  # noqa: BLE001 - an explanation must never stop the scoring
+            self.log.warning(f"model '{model.name}': cannot say what drives its flag ({error!r})")

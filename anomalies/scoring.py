@@ -27,6 +27,7 @@ class TrainedModel:
     calibrator: EmpiricalCalibrator
     feature_min: Optional[np.ndarray] = None
     feature_span: Optional[np.ndarray] = None
+    feature_mean: Optional[np.ndarray] = None  # training means of its (normalised) features: for attribution
 
     def features(self, feature_row: np.ndarray) -> np.ndarray:
         """This model's features (normalised when configured), as a 1-row matrix, from the feature row

@@ -8,12 +8,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .attribution import ExpectedBand
 from .calibration import EmpiricalCalibrator
 from .columns import Column
 from .config import Config, parse_config
 from .features import FeatureSpec
 from .history import fetch_history
-from .models import detector_class, fit_scorer
+from .models import PcaScorer, detector_class, fit_scorer
 from .netdata_source import NetdataSource, import_netdata_pandas
 from .planning import ModelSpec, list_charts, plan_models
 from .scoring import ModelBank, TrainedModel
@@ -26,12 +27,14 @@ FALLBACK_MODEL = "pca"
 @dataclass
 class TrainedState:
     """Everything the per-cycle path needs, swapped in whole after each training (and what a restart
-    restores): the columns, the models, the last raw rows of the training window, and how many rows it had."""
+    restores): the columns, the models, the last raw rows of the training window, how many rows it had, and
+    each column's expected value and band (None in states saved before they existed)."""
 
     columns: List[Column]
     bank: ModelBank
     recent_values: np.ndarray
     rows: int
+    band: Optional[ExpectedBand] = None
 
 
 def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.ndarray, config: Config,
@@ -58,7 +61,8 @@ def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.n
     if constant:
         warn(f"{len(constant)} models are constant during the training window and not trained: "
              + ", ".join(constant))
-    return TrainedState(columns, ModelBank(models), values[-feature_spec.window:], len(values))
+    return TrainedState(columns, ModelBank(models), values[-feature_spec.window:], len(values),
+                        ExpectedBand.from_values(values))
 
 
 def _fit_one(spec: ModelSpec, column_index: np.ndarray, feature_index: np.ndarray, features: np.ndarray,
@@ -81,7 +85,9 @@ def _fit_one(spec: ModelSpec, column_index: np.ndarray, feature_index: np.ndarra
     except ValueError as error:
         warn(f"model '{spec.name}': {error}; not trained")
         return None
-    return TrainedModel(spec.name, column_index, feature_index, scorer, calibrator, feature_min, feature_span)
+    feature_mean = None if isinstance(scorer, PcaScorer) else features.mean(axis=0)  # PCA keeps its own
+    return TrainedModel(spec.name, column_index, feature_index, scorer, calibrator, feature_min, feature_span,
+                        feature_mean)
 
 
 @dataclass

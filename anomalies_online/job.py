@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from anomalies import charts
+from anomalies.attribution import RisingFlags, describe_flag, streaming_parts
 from anomalies.child_process import call_in_child
 from anomalies.cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
                              report_config_problems, warming_values)
@@ -48,6 +49,7 @@ class OnlineJob:
         self.bank = StreamingBank(self.config, self.feature_spec)
         self.reader = LatestReader(self.source, log)
         self.pauses = PauseReporter(log)
+        self.rising = RisingFlags()
         self.gatherer: Optional[RowGatherer] = None
         self.window: Optional[FeatureWindow] = None
         self.dimension_ids: Dict[str, List[str]] = {}
@@ -188,6 +190,8 @@ class OnlineJob:
             return result
         cycle = stream_cycle(self.bank, self.flagger, feature_row, np.isfinite(row))
         self.pauses.update(self.bank.names, cycle.complete)
+        for i in self.rising.update(self.bank.names, cycle.flags):
+            self._explain(self.bank.models[i], row)
         if self._save_due():
             self._save()
         warm = self.bank.warm()
@@ -198,6 +202,15 @@ class OnlineJob:
         result.data = chart_values(self.dimension_ids, shown, cycle.levels, cycle.flags, cycle.normalized,
                                    self.config.include_average_prob, (cycle.complete & ~warm).sum() / learning)
         return result
+
+    def _explain(self, model: StreamingModel, row: np.ndarray) -> None:
+        """One log line naming what drives a model whose flag just rose (a failure only costs the line)."""
+        try:
+            shares, band = streaming_parts(model, len(self.bank.columns), self.feature_spec.levels)
+            self.log.info(describe_flag(model.spec.name, self.bank.columns, shares, row, band, model.column_index,
+                                        band_index=np.arange(len(model.column_index))))
+        except Exception as error:  # noqa: BLE001 - an explanation must never stop the scoring
+            self.log.warning(f"model '{model.spec.name}': cannot say what drives its flag ({error!r})")
 
     def _replan_due(self) -> bool:
         if self.last_plan_cycle is None:

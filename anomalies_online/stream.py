@@ -5,7 +5,7 @@ benchmark's replay."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,13 +32,15 @@ class StreamingModel:
     column_index: np.ndarray
     feature_index: np.ndarray
     settle_n: int
+    last_z_: Optional[np.ndarray] = None  # the newest sample's standardised features, for attribution
 
     def step(self, features: np.ndarray) -> Tuple[float, float]:
         """Score one feature vector, learn it; return (probability 0-100, score relative to the threshold).
 
         The first `settle_n` scores only teach the detector (its first scores, against a few samples, are
         wild and would stretch the calibration window for as long as they stay in it): NaN until then."""
-        score = self.detector.score_learn_one(self.standardizer.transform(features))
+        self.last_z_ = self.standardizer.transform(features)
+        score = self.detector.score_learn_one(self.last_z_)
         self.standardizer.learn(features)
         if self.standardizer.n_seen_ <= self.settle_n:
             return float("nan"), float("nan")

@@ -29,16 +29,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from agent import NetdataAgent  # noqa: E402
 from browser import Browser  # noqa: E402
-from plugin import enable_modules, venv_dir  # noqa: E402
+from plugin import enable_modules, raised_alerts, shipped_conf, venv_dir  # noqa: E402
 
 MODULES = ("anomalies", "anomalies_online")
-
-
-def shipped_conf(module: str, host: str, warm_s: int) -> str:
-    text = (REPO / "conf.d" / f"{module}.conf").read_text()
-    return (text.replace("host: '127.0.0.1:19999'", f"host: '{host}'")
-            .replace("min_train_secs: 900", f"min_train_secs: {warm_s}")
-            .replace("warmup_n: 1000", f"warmup_n: {warm_s}"))
 
 
 def latest(node, chart: str, seconds: int = 10) -> Dict[str, float]:
@@ -74,12 +67,6 @@ def ready(node) -> bool:
         if rate.get("warming up", 100) >= 50 or "flagged" not in rate:
             return False
     return True
-
-
-def raised(node) -> List[Tuple[str, str]]:
-    """Every transition of one of this project's alerts to WARNING or CRITICAL so far."""
-    return [(e["name"], e["status"]) for e in node.api("/api/v1/alarm_log?after=0")
-            if e["name"].startswith("anomalies") and e["status"] in ("WARNING", "CRITICAL")]
 
 
 def photograph(node, path: Path, window_s: int, profile: Path) -> None:
@@ -122,7 +109,7 @@ def main() -> None:
             print(f"quiet, last {args.quiet_minutes:g} min: {module} flagged {rate:.2f}%, highest levels "
                   + ", ".join(f"{name} {level:.0f}" for name, level in top), flush=True)
         print(f"alerts raised in the first {(time.monotonic() - started) / 60:.0f} minutes, before the fault: "
-              f"{raised(node)}", flush=True)
+              f"{raised_alerts(node)}", flush=True)
         fault = subprocess.Popen([sys.executable, str(REPO / "bench" / "record"), "--fault", "cpu",
                                   "--fault-seconds", str(args.fault_seconds), "--fault-param", "1"],
                                  start_new_session=True)
@@ -132,7 +119,7 @@ def main() -> None:
             print(f"fault (one busy core), last 30 s: {module} flagged {rate:.2f}%, highest levels "
                   + ", ".join(f"{name} {level:.0f}" for name, level in top), flush=True)
         fault.wait()
-        print(f"alerts raised by the end of the fault: {raised(node)}")
+        print(f"alerts raised by the end of the fault: {raised_alerts(node)}")
     finally:
         node.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -76,6 +76,23 @@ def enable_modules(node, configs: Dict[str, str]) -> None:
         (node.user_modules_dir / path.name).symlink_to(path)
 
 
+def shipped_conf(module: str, host: str, warm_s: int) -> str:
+    """The shipped conf of `module` for the agent at `host`, its warm-up (`min_train_secs`, `warmup_n`)
+    scaled down to `warm_s`; an error if the shipped conf no longer holds the keys replaced."""
+    text = (REPO / "conf.d" / f"{module}.conf").read_text()
+    warm_up = [key for key in ("min_train_secs: 900", "warmup_n: 1000") if key in text]
+    if len(warm_up) != 1 or "host: '127.0.0.1:19999'" not in text:
+        raise ValueError(f"the shipped {module}.conf changed its keys")
+    key = warm_up[0].split(":")[0]
+    return text.replace("host: '127.0.0.1:19999'", f"host: '{host}'").replace(warm_up[0], f"{key}: {warm_s}")
+
+
+def raised_alerts(node) -> List[tuple]:
+    """(name, status) of every transition of one of this project's alerts to WARNING or CRITICAL so far."""
+    return [(entry["name"], entry["status"]) for entry in node.api("/api/v1/alarm_log?after=0")
+            if entry["name"].startswith("anomalies") and entry["status"] in ("WARNING", "CRITICAL")]
+
+
 def run_plugin(root: Path, module: str, job_config: str, seconds: float,
                during: Optional[Callable[[float], None]] = None) -> PluginOutput:
     """Run `python.d.plugin <module> debug trace nolock` for `seconds` with `job_config` as the module's

