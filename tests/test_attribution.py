@@ -20,9 +20,16 @@ from test_online_job import settled
 COLUMNS = [Column("h", "system.ram", dim) for dim in ("used", "free", "cached")]
 
 
-def _training(rng, n=2000):
-    return np.column_stack([2300 + 40 * rng.standard_normal(n), 2000 + 40 * rng.standard_normal(n),
-                            900 + 5 * rng.standard_normal(n)])
+CONFIG = parse_config({"include_levels": True})
+SPEC = FeatureSpec.from_config(CONFIG)
+
+
+def _trained(seed, n=2000):
+    """(training values, trained state) of one PCA model over a RAM-like chart."""
+    rng = np.random.default_rng(seed)
+    values = np.column_stack([2300 + 40 * rng.standard_normal(n), 2000 + 40 * rng.standard_normal(n),
+                              900 + 5 * rng.standard_normal(n)])
+    return values, train_models([ModelSpec("system.ram", tuple(COLUMNS))], COLUMNS, values, CONFIG, lambda _: None)
 
 
 def test_the_band_is_the_middle_95_percent_of_the_training_values():
@@ -35,26 +42,20 @@ def test_the_band_is_the_middle_95_percent_of_the_training_values():
 
 
 def test_the_pca_parts_of_the_features_add_up_to_the_score():
-    rng = np.random.default_rng(0)
-    values = _training(rng)
-    config = parse_config({"include_levels": True})
-    state = train_models([ModelSpec("system.ram", tuple(COLUMNS))], COLUMNS, values, config, lambda _: None)
+    values, state = _trained(0)
     model = state.bank.models[0]
-    feature_row = FeatureSpec.from_config(config).matrix(values[-20:])[-1]
+    feature_row = SPEC.matrix(values[-20:])[-1]
     parts = pca_feature_shares(model.scorer, model.features(feature_row)[0])
     assert np.isclose(parts.sum(), model.scorer.score(model.features(feature_row))[0])
 
 
 def test_the_dimension_that_moved_has_the_largest_share_and_is_named_first():
-    rng = np.random.default_rng(1)
-    values = _training(rng)
-    config = parse_config({"include_levels": True})
-    state = train_models([ModelSpec("system.ram", tuple(COLUMNS))], COLUMNS, values, config, lambda _: None)
+    values, state = _trained(1)
     model = state.bank.models[0]
     shifted = values[-20:].copy()
     shifted[-5:, 0] += 1800  # used up by 1.8 GB, free down by as much
     shifted[-5:, 1] -= 1800
-    feature_row = FeatureSpec.from_config(config).matrix(shifted)[-1]
+    feature_row = SPEC.matrix(shifted)[-1]
     shares = offline_shares(model, feature_row, len(COLUMNS))
     assert np.isclose(shares.sum(), 1.0) and shares[2] < min(shares[0], shares[1])
     line = describe_flag("system.ram", COLUMNS, shares, shifted[-1], state.band, model.column_index)
