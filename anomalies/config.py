@@ -8,9 +8,10 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, FrozenSet, List, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from .columns import Column, parse_column
+from .deviation import DeviationRule, parse_direction, parse_min_dev
 from .extras import installed_only
 from .models import LIBRARIES
 
@@ -38,6 +39,11 @@ COMMON_DEFAULTS: Dict[str, Any] = {
     "flags_threshold": 99.9,
     "flags_min_n": 3,
     "flags_window_n": 5,
+    # a flag stands only while a dimension driving it is on this side of its expected value (both, above,
+    # below) and farther from it than min_dev_from_expected (in the chart's units, or 'N%' of the expected
+    # value); per custom model too (anomalies/deviation.py)
+    "detection_direction": "both",
+    "min_dev_from_expected": 0,
     # keep the models in the agent's lib dir, so a restart continues with them
     "save_state": True,
 }
@@ -62,10 +68,13 @@ DEFAULTS: Dict[str, Any] = {
 
 @dataclass(frozen=True)
 class CustomModel:
-    """A named group of dimensions, possibly on several hosts, modelled together."""
+    """A named group of dimensions, possibly on several hosts, modelled together; its own
+    `detection_direction` and `min_dev_from_expected` (None: the job's)."""
 
     name: str
     columns: Tuple[Column, ...]
+    detection_direction: Optional[str] = None
+    min_dev_from_expected: Optional[Tuple[float, bool]] = None
 
 
 @dataclass(kw_only=True)
@@ -89,13 +98,27 @@ class CommonConfig:
     flags_threshold: float
     flags_min_n: int
     flags_window_n: int
+    detection_direction: str
+    min_dev_from_expected: Tuple[float, bool]
     save_state: bool
     problems: List[str] = field(default_factory=list)
 
     # Keys that change how a job runs, not what its models learn: saved models survive edits to them.
     RUNTIME_KEYS: ClassVar[FrozenSet[str]] = frozenset({
         "protocol", "username", "password", "tls_verify", "include_average_prob", "flags_threshold",
-        "flags_min_n", "flags_window_n", "save_state", "problems"})
+        "flags_min_n", "flags_window_n", "detection_direction", "min_dev_from_expected", "save_state",
+        "problems"})
+
+    def deviation_rules(self, names: Sequence[str]) -> List[DeviationRule]:
+        """The deviation rule of each model by name: a custom model's own keys, else the job's."""
+        custom = {model.name: model for model in self.custom_models}
+        rules = []
+        for name in names:
+            own = custom.get(name)
+            direction = own.detection_direction if own and own.detection_direction else self.detection_direction
+            min_dev = own.min_dev_from_expected if own and own.min_dev_from_expected else self.min_dev_from_expected
+            rules.append(DeviationRule(direction, *min_dev))
+        return rules
 
     def fingerprint(self) -> str:
         """A hash of every setting the models depend on: saved models are restored only under the same."""
@@ -142,6 +165,8 @@ def _canonical(value: Any) -> Any:
     """JSON form of the config values json cannot write itself (for `CommonConfig.fingerprint`)."""
     if isinstance(value, re.Pattern):
         return value.pattern
+    if isinstance(value, CustomModel):  # its deviation keys change no model
+        return {"name": value.name, "columns": [list(column) for column in value.columns]}
     if dataclasses.is_dataclass(value):
         return dataclasses.asdict(value)
     raise TypeError(f"cannot fingerprint {type(value).__name__}")
@@ -239,6 +264,8 @@ COMMON_PARSERS: Dict[str, Callable[[Any], Any]] = {
     "flags_threshold": _percent,
     "flags_min_n": positive_int,
     "flags_window_n": positive_int,
+    "detection_direction": parse_direction,
+    "min_dev_from_expected": parse_min_dev,
     "save_state": _bool,
 }
 
@@ -284,8 +311,22 @@ def _custom_models(value: Any, host: str, problems: List[str]) -> Tuple[CustomMo
             problems.append(f"custom_models[{name}].dimensions: no valid 'chart|dim'; skipping this model")
             continue
         seen.add(name)
-        models.append(CustomModel(str(name), tuple(dict.fromkeys(columns))))
+        models.append(CustomModel(str(name), tuple(dict.fromkeys(columns)), **_own_settings(item, name, problems)))
     return tuple(models)
+
+
+def _own_settings(item: Dict[str, Any], name: str, problems: List[str]) -> Dict[str, Any]:
+    """A custom model's own `detection_direction` and `min_dev_from_expected`, those it sets validly (an
+    invalid one is a problem, and the job's value stands)."""
+    settings = {}
+    for key, parser in (("detection_direction", parse_direction), ("min_dev_from_expected", parse_min_dev)):
+        if key in item:
+            try:
+                settings[key] = parser(item[key])
+            except (ValueError, TypeError) as error:
+                problems.append(f"custom_models[{name}].{key}: invalid value {_quoted(item[key])} ({error}); "
+                                "using the job's")
+    return settings
 
 
 def _quoted(value: Any) -> str:
