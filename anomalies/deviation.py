@@ -7,11 +7,11 @@ line, so the charts still say "flagged exactly when the level is at 100 or more"
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .attribution import MIN_SHARE
+from .attribution import MIN_SHARE, ExpectedBand, offline_shares, streaming_parts
 
 DIRECTIONS = ("both", "above", "below")
 HELD_BACK_LEVEL = 99.0  # the level of a model whose flag is held back (100 is the flag line)
@@ -84,3 +84,31 @@ def hold_back(flags: np.ndarray, levels: np.ndarray, rules: Sequence[DeviationRu
             flags[i] = False
             levels[i] = min(levels[i], HELD_BACK_LEVEL)
     return flags, levels
+
+
+def offline_judge(models: Sequence, rules: Sequence[DeviationRule], band: Optional[ExpectedBand], n_columns: int,
+                  feature_row: np.ndarray, row: np.ndarray) -> Callable[[int], bool]:
+    """`allowed` for `hold_back` over offline models (`scoring.TrainedModel`) scored on `feature_row`, the
+    raw `row` of all `n_columns` columns, with the training window's `band` (None, in states saved before
+    bands existed: every flag stands)."""
+    def allowed(i: int) -> bool:
+        if band is None:
+            return True
+        model = models[i]
+        shares = offline_shares(model, feature_row, n_columns)
+        columns = model.column_index
+        return rules[i].allows(row[columns], band.expected[columns], shares)
+    return allowed
+
+
+def streaming_judge(models: Sequence, rules: Sequence[DeviationRule], n_columns: int, levels: bool,
+                    row: np.ndarray) -> Callable[[int], bool]:
+    """`allowed` for `hold_back` over streaming models (`anomalies_online.stream.StreamingModel`) that have
+    just scored the raw `row`; without level features there is no expected value, and every flag stands."""
+    def allowed(i: int) -> bool:
+        model = models[i]
+        shares, band = streaming_parts(model, n_columns, levels)
+        if band is None:
+            return True
+        return rules[i].allows(row[model.column_index], band.expected, shares)
+    return allowed

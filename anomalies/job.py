@@ -12,7 +12,7 @@ from . import charts
 from .config import Config, parse_config
 from .features import FeatureSpec, FeatureWindow
 from .attribution import RisingFlags, describe_flag, offline_shares
-from .deviation import hold_back
+from .deviation import hold_back, offline_judge
 from .flags import PersistenceFlagger
 from .cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
                     report_config_problems, warming_values)
@@ -223,21 +223,13 @@ class AnomaliesJob:
         bank = self.state.bank
         cycle = score_cycle(bank, self.flagger, feature_row, np.isfinite(row))
         self.pauses.update(bank.names, cycle.complete)
-        flags, levels = hold_back(cycle.flags, cycle.levels, self.deviation_rules,
-                                  lambda i: self._allowed(i, feature_row, row))
+        state = self.state
+        flags, levels = hold_back(cycle.flags, cycle.levels, self.deviation_rules, offline_judge(
+            bank.models, self.deviation_rules, state.band, len(state.columns), feature_row, row))
         for i in self.rising.update(bank.names, flags):
             self._explain(bank.models[i], feature_row, row)
         return chart_values(self.dimension_ids, cycle.complete, levels, flags, cycle.normalized,
                             self.config.include_average_prob)
-
-    def _allowed(self, i: int, feature_row: np.ndarray, row: np.ndarray) -> bool:
-        """Does model i's deviation rule let its flag stand (always, without the bands of newer states)?"""
-        state, model = self.state, self.state.bank.models[i]
-        if state.band is None:
-            return True
-        shares = offline_shares(model, feature_row, len(state.columns))
-        columns = model.column_index
-        return self.deviation_rules[i].allows(row[columns], state.band.expected[columns], shares)
 
     def _explain(self, model, feature_row: np.ndarray, row: np.ndarray) -> None:
         """One log line naming what drives a model whose flag just rose (a failure only costs the line)."""

@@ -12,7 +12,7 @@ import numpy as np
 
 from anomalies import charts
 from anomalies.attribution import RisingFlags, describe_flag, streaming_parts
-from anomalies.deviation import hold_back
+from anomalies.deviation import hold_back, streaming_judge
 from anomalies.child_process import call_in_child
 from anomalies.cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
                              report_config_problems, warming_values)
@@ -192,7 +192,8 @@ class OnlineJob:
             return result
         cycle = stream_cycle(self.bank, self.flagger, feature_row, np.isfinite(row))
         self.pauses.update(self.bank.names, cycle.complete)
-        flags, levels = hold_back(cycle.flags, cycle.levels, self.deviation_rules, lambda i: self._allowed(i, row))
+        flags, levels = hold_back(cycle.flags, cycle.levels, self.deviation_rules, streaming_judge(
+            self.bank.models, self.deviation_rules, len(self.bank.columns), self.feature_spec.levels, row))
         for i in self.rising.update(self.bank.names, flags):
             self._explain(self.bank.models[i], row)
         if self._save_due():
@@ -205,14 +206,6 @@ class OnlineJob:
         result.data = chart_values(self.dimension_ids, shown, levels, flags, cycle.normalized,
                                    self.config.include_average_prob, (cycle.complete & ~warm).sum() / learning)
         return result
-
-    def _allowed(self, i: int, row: np.ndarray) -> bool:
-        """Does model i's deviation rule let its flag stand (always, without level features to expect from)?"""
-        model = self.bank.models[i]
-        shares, band = streaming_parts(model, len(self.bank.columns), self.feature_spec.levels)
-        if band is None:
-            return True
-        return self.deviation_rules[i].allows(row[model.column_index], band.expected, shares)
 
     def _explain(self, model: StreamingModel, row: np.ndarray) -> None:
         """One log line naming what drives a model whose flag just rose (a failure only costs the line)."""

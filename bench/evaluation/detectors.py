@@ -17,6 +17,7 @@ from anomalies.columns import Column
 from anomalies.config import Config
 from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
+from anomalies.deviation import hold_back, offline_judge
 from anomalies.models import PcaScorer, PyodScorer, fit_scorer
 from anomalies.planning import ModelSpec
 from anomalies.scoring import ModelBank, TrainedModel, score_cycle
@@ -99,6 +100,7 @@ class CollectorDetector:
             state = train_models(self.specs, self.columns, values, self.config, self.warnings.append)
             self.flagger.forget(set(self.banks.get("ours", ModelBank([])).names) - set(state.bank.names))
             self.banks["ours"] = state.bank
+            self.band, self.deviation_rules = state.band, self.config.deviation_rules(state.bank.names)
             self.batched = _BatchRaw(state.bank) if state.bank.other_positions else None
         if "upstream" in kinds:
             self.banks["upstream"] = upstream_models(self.specs, self.columns, values, self.config)
@@ -117,7 +119,7 @@ class CollectorDetector:
         features = [self.window.push(row) for row in rows]
         fresh = np.isfinite(rows)
         outputs = {"ours": self._ours, "upstream": self._upstream}
-        results = {rule: outputs[rule](features, fresh) for rule in set(self.rules.values())}
+        results = {rule: outputs[rule](features, fresh, rows) for rule in set(self.rules.values())}
         out_probability = np.zeros((len(rows), len(self.outputs)))
         out_flag = np.zeros((len(rows), len(self.outputs)), dtype=bool)
         for j, (name, view) in enumerate(self.outputs):
@@ -129,8 +131,9 @@ class CollectorDetector:
                 out_flag[:, j] = flag[:, positions].any(axis=1)
         return out_probability, out_flag
 
-    def _ours(self, features: List, fresh: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """score_cycle's probabilities (0-1) and flags, rows × models of the collector's bank."""
+    def _ours(self, features: List, fresh: np.ndarray, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """score_cycle's probabilities (0-1) and flags (with the job's deviation rules), rows × models of the
+        collector's bank."""
         bank = self.banks["ours"]
         probability = np.full((len(features), len(bank.names)), np.nan)
         flag = np.zeros((len(features), len(bank.names)), dtype=bool)
@@ -140,10 +143,12 @@ class CollectorDetector:
             if feature_row is not None and bank.names:
                 given.raw = raw_rows[i] if raw_rows is not None else bank.raw_scores(feature_row)
                 cycle = score_cycle(given, self.flagger, feature_row, fresh[i])
-                probability[i], flag[i] = cycle.probabilities / 100.0, cycle.flags
+                flag[i], _ = hold_back(cycle.flags, cycle.levels, self.deviation_rules, offline_judge(
+                    bank.models, self.deviation_rules, self.band, len(self.columns), feature_row, rows[i]))
+                probability[i] = cycle.probabilities / 100.0
         return probability, flag
 
-    def _upstream(self, features: List, fresh: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    def _upstream(self, features: List, fresh: np.ndarray, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """predict_proba 'linear' and predict() of upstream's models, rows × models."""
         bank = self.banks["upstream"]
         calibrators = [m.calibrator for m in bank.models]
