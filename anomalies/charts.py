@@ -4,7 +4,8 @@
 - `anomaly_rate` (first): the share of models flagged right now, and the share still warming up;
 - `probability`: per model its anomaly level, 100 = the flag line (see `PersistenceFlagger.levels`);
 - `anomaly`: per model its flag, 0 or 1;
-- `score`: per model its score relative to its threshold, above 1 on a log scale (`compressed_score`).
+- `score`: per model its score relative to its threshold, above 1 on a log scale (`compressed_score`);
+- the job's own health (`health.py`), last.
 """
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from . import health
+
 RATE, PROBABILITY, ANOMALY, SCORE = "anomaly_rate", "probability", "anomaly", "score"
 MODEL_CHARTS = [PROBABILITY, ANOMALY, SCORE]  # one dimension per model on each
-ORDER = [RATE] + MODEL_CHARTS
+ORDER = [RATE] + MODEL_CHARTS + health.HEALTH_CHARTS
 AVERAGE_PROB, ANOMALY_RATE, WARMING_UP = "average_prob", "anomaly_rate", "warming_up"
 VALUE_DIVISOR = 100  # levels, rates and scores are sent as integers x100: two decimals in the dashboard
 FAMILY = "anomalies"
@@ -49,6 +52,7 @@ def definitions(context_prefix: str, include_average_prob: bool, flags_min_n: in
             "lines": [],
         },
     }
+    charts.update(health.definitions(context_prefix, FAMILY))
     return list(ORDER), charts
 
 

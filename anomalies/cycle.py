@@ -63,14 +63,17 @@ class LatestReader:
         self.source = source
         self.log = log
         self.unreachable: Set[str] = set()
+        self.last_failed_ = False  # did a host fail to answer the latest read?
 
     def read(self, gatherer: RowGatherer) -> Optional[np.ndarray]:
         """One raw row (NaN where a host or dimension gave nothing), or None when no host answered."""
         latest = {}
+        self.last_failed_ = False
         for host, chart_ids in gatherer.charts().items():
             try:
                 latest[host] = self.source.latest(host, chart_ids)
             except Exception as error:  # noqa: BLE001 - agent down or restarting: a gap, not a crash
+                self.last_failed_ = True
                 if host not in self.unreachable:
                     self.log.warning(f"cannot read latest values from '{host}': {describe_error(error)}; "
                                      "its models pause until it answers")

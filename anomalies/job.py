@@ -14,6 +14,7 @@ from .features import FeatureSpec, FeatureWindow
 from .attribution import RisingFlags, describe_flag, offline_shares
 from .deviation import hold_back, offline_judge
 from .flags import PersistenceFlagger
+from .health import JobHealth
 from .cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
                     report_config_problems, warming_values)
 from .netdata_source import NetdataSource, RowGatherer
@@ -59,6 +60,8 @@ class AnomaliesJob:
         self.reader = LatestReader(self.source, log)
         self.pauses = PauseReporter(log)
         self.rising = RisingFlags()
+        self.health = JobHealth()
+        self.model_counts: Optional[Tuple[int, int, int, int]] = None  # active, paused, warming up, untrained
         self._trainer: Optional[threading.Thread] = None
         self._trained: Optional[TrainedState] = None
         self.training_warnings = RepeatFilter(log)
@@ -98,6 +101,7 @@ class AnomaliesJob:
         return before - c.train_n_secs, before
 
     def _start_training(self) -> None:
+        self.health.training_due()
         after, before = self._training_window()
         self.last_training_cycle = self.cycle
         self._trainer = threading.Thread(target=self._train, args=(after, before), daemon=True,
@@ -119,8 +123,12 @@ class AnomaliesJob:
                 if self.store is not None:
                     self.store.save(self.config.fingerprint(), outcome.state)
                 self._trained = outcome.state
+                self.health.trained(outcome.seconds, outcome.state.rows)
+            else:
+                self.health.training_failed()
         except Exception as error:  # noqa: BLE001 - a failed training keeps the previous models
             warnings.append(f"training failed: {error!r}")
+            self.health.training_failed()
         finally:
             self.training_warnings.log_new(warnings)
 
@@ -152,6 +160,7 @@ class AnomaliesJob:
         self._swap_in_trained(result, restored=True)
         age = max(0.0, time.time() - loaded.saved_at)
         self.last_training_cycle = self.cycle - int(age / self.update_every)
+        self.health.trained(None, state.rows, ago=age)
         self.log.info(f"restored {len(state.bank.names)} models trained {age / 60:.0f} min ago from "
                       f"{self.store.path}")
 
@@ -189,7 +198,13 @@ class AnomaliesJob:
     # -- every cycle -----------------------------------------------------------------------------------
 
     def collect(self) -> CycleResult:
-        """One update cycle: start or finish training as due, read the latest values, score."""
+        """One update cycle: start or finish training as due, read the latest values, score; then the
+        job's own health."""
+        result = self._collect()
+        result.data.update(self.health.values(self.model_counts))
+        return result
+
+    def _collect(self) -> CycleResult:
         self.cycle += 1
         result = CycleResult({})
         if self.cycle == 1 and self.store is not None:
@@ -205,7 +220,9 @@ class AnomaliesJob:
         if self.state is None or not self.state.bank.names:
             result.data = warming_values()
             return result
+        started = time.monotonic()
         row = self.reader.read(self.gatherer)
+        self.health.read(time.monotonic() - started, self.reader.last_failed_)
         if row is None:  # no agent answered: no features across the gap (its diffs would look anomalous)
             self.window.restart()
             return result
@@ -228,6 +245,9 @@ class AnomaliesJob:
             bank.models, self.deviation_rules, state.band, len(state.columns), feature_row, row))
         for i in self.rising.update(bank.names, flags):
             self._explain(bank.models[i], feature_row, row)
+        active = int(cycle.complete.sum())
+        untrained = max(0, (state.planned or 0) - len(bank.names))
+        self.model_counts = (active, len(bank.names) - active, 0, untrained)
         return chart_values(self.dimension_ids, cycle.complete, levels, flags, cycle.normalized,
                             self.config.include_average_prob)
 

@@ -35,6 +35,7 @@ class TrainedState:
     recent_values: np.ndarray
     rows: int
     band: Optional[ExpectedBand] = None
+    planned: Optional[int] = None  # models planned, trained or not
 
 
 def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.ndarray, config: Config,
@@ -62,7 +63,7 @@ def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.n
         warn(f"{len(constant)} models are constant during the training window and not trained: "
              + ", ".join(constant))
     return TrainedState(columns, ModelBank(models), values[-feature_spec.window:], len(values),
-                        ExpectedBand.from_values(values))
+                        ExpectedBand.from_values(values), len(specs))
 
 
 def _fit_one(spec: ModelSpec, column_index: np.ndarray, feature_index: np.ndarray, features: np.ndarray,

@@ -18,6 +18,7 @@ from anomalies.cycle import (CycleResult, LatestReader, Logger, PauseReporter, R
                              report_config_problems, warming_values)
 from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
+from anomalies.health import JobHealth
 from anomalies.netdata_source import NetdataSource, RowGatherer
 from anomalies.planning import list_charts, plan_models
 from anomalies.stale_state import remove_stale
@@ -51,6 +52,8 @@ class OnlineJob:
         self.reader = LatestReader(self.source, log)
         self.pauses = PauseReporter(log)
         self.rising = RisingFlags()
+        self.health = JobHealth()
+        self.model_counts: Optional[Tuple[int, int, int, int]] = None  # active, paused, warming up, untrained
         self.gatherer: Optional[RowGatherer] = None
         self.window: Optional[FeatureWindow] = None
         self.dimension_ids: Dict[str, List[str]] = {}
@@ -165,13 +168,21 @@ class OnlineJob:
             rows = self.bank.learn_history(values)
             self.log.info(f"warm start: {len(self.bank.models)} models learned {rows} samples of history "
                           f"in {time.monotonic() - started:.1f}s")
+            self.health.trained(time.monotonic() - started, rows)
         except Exception as error:  # noqa: BLE001 - a failed warm start only means a cold start
             self.log.warning(f"warm start failed ({error!r}); the models start cold")
+            self.health.training_failed()
 
     # -- every cycle -----------------------------------------------------------------------------------
 
     def collect(self) -> CycleResult:
-        """One update cycle: look for new charts when due, read the newest values, score and learn them."""
+        """One update cycle: look for new charts when due, read the newest values, score and learn them;
+        then the job's own health."""
+        result = self._collect()
+        result.data.update(self.health.values(self.model_counts))
+        return result
+
+    def _collect(self) -> CycleResult:
         self.cycle += 1
         result = CycleResult({})
         if self.cycle == 1 and self.store is not None:
@@ -182,7 +193,9 @@ class OnlineJob:
         if self.gatherer is None or not self.bank.models:
             result.data = warming_values()
             return result
+        started = time.monotonic()
         row = self.reader.read(self.gatherer)
+        self.health.read(time.monotonic() - started, self.reader.last_failed_)
         if row is None:  # no agent answered: no features across the gap (its diffs would look anomalous)
             self.window.restart()
             return result
@@ -203,6 +216,8 @@ class OnlineJob:
         # no score yet. Warming up are the models learning now: one without input is paused, not warming.
         shown = cycle.complete & np.isfinite(cycle.probabilities) & warm
         learning = max(1, int(cycle.complete.sum()))
+        self.model_counts = (int(shown.sum()), int((~cycle.complete).sum()),
+                             int((cycle.complete & ~shown).sum()), 0)
         result.data = chart_values(self.dimension_ids, shown, levels, flags, cycle.normalized,
                                    self.config.include_average_prob, (cycle.complete & ~warm).sum() / learning)
         return result

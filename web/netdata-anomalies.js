@@ -18,7 +18,8 @@
             + 'has seen 15 minutes of data), then per model its <b>anomaly level</b> (100 is the flag line, about '
             + '10 is ordinary), its <b>flag</b> and its <b>score</b>. A flagged model means its chart has looked '
             + 'unusual for several seconds: open that chart to see what moved. Alerts: '
-            + '<code>anomalies_anomaly_rate</code>, <code>anomalies_model_flagged</code>.'
+            + '<code>anomalies_anomaly_rate</code>, <code>anomalies_model_flagged</code> (the python.d log names '
+            + 'the dimensions driving a flag), <code>anomalies_training_overdue</code>.'
     };
 
     var info = {
@@ -34,7 +35,16 @@
             + 'least <code>flags_min_n</code> of the last <code>flags_window_n</code> updates.',
         score: 'Each model\'s raw anomaly score relative to its threshold: 0 is as normal as it gets, 1 is the '
             + 'threshold; above 1 the scale is logarithmic (2 = 10 times the threshold, 3 = 100 times), so one '
-            + 'spike cannot flatten the rest.'
+            + 'spike cannot flatten the rest.',
+        health_models: 'The job\'s own health: its models <b>active</b> (scored this update), <b>paused</b> (an '
+            + 'input has no value), <b>warming up</b> (not ready yet) and <b>untrained</b> (planned, but its '
+            + 'training window could not fit them, e.g. constant charts).',
+        health_times: 'The duration of the last training (streaming: of the warm start), the time since it (the '
+            + 'alert <code>anomalies_training_overdue</code> warns after an hour), and how long the latest read '
+            + 'from the agent took.',
+        health_errors: 'Reads from the agent and trainings that failed in the last minute (the python.d log '
+            + 'says why).',
+        health_rows: 'Rows (seconds) of the last training window.'
     };
     ['anomalies', 'anomalies_online'].forEach(function (module) {
         Object.keys(info).forEach(function (chart) {
