@@ -9,12 +9,11 @@ from anomalies.attribution import (ExpectedBand, RisingFlags, describe_flag, lea
 from anomalies.columns import Column
 from anomalies.config import parse_config
 from anomalies.features import FeatureSpec
-from anomalies.job import AnomaliesJob
 from anomalies.planning import ModelSpec
 from anomalies.training import train_models
 from anomalies_online.job import OnlineJob
 from fake_netdata import FakeNetdata, wave
-from test_job import RecordingLog, wait_trained
+from test_job import RecordingLog, scoring_job
 from test_online_job import settled
 
 COLUMNS = [Column("h", "system.ram", dim) for dim in ("used", "free", "cached")]
@@ -89,11 +88,7 @@ def test_the_job_logs_what_drives_a_rising_flag():
               "system.load": {"load1": wave(90, 0.5, 1)}}
     with FakeNetdata(charts) as fake:
         log = RecordingLog()
-        job = AnomaliesJob({"host": fake.host, "train_n_secs": 120, "train_no_prediction_n": 0,
-                            "charts_regex": r"system\..*"}, log)
-        wait_trained(job, log)
-        for _ in range(job.feature_spec.window + 2):
-            job.collect()
+        job, _ = scoring_job(fake, log)
         charts["system.cpu"]["user"] = lambda t: 95.0
         for _ in range(10):
             job.collect()

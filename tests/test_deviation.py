@@ -5,10 +5,9 @@ import pytest
 
 from anomalies.config import parse_config
 from anomalies.deviation import HELD_BACK_LEVEL, DeviationRule, hold_back, parse_direction, parse_min_dev
-from anomalies.job import AnomaliesJob
 from anomalies_online.job import OnlineJob
 from fake_netdata import FakeNetdata, wave
-from test_job import RecordingLog, wait_trained
+from test_job import RecordingLog, scoring_job
 from test_online_job import settled
 
 SHARES = np.array([0.97, 0.03])  # the first dimension drives the score, the second under MIN_SHARE
@@ -70,11 +69,7 @@ def test_the_offline_job_holds_back_a_flag_in_the_wrong_direction(direction, fla
     charts = {chart: dict(dims) for chart, dims in CHARTS.items()}
     with FakeNetdata(charts) as fake:
         log = RecordingLog()
-        job = AnomaliesJob({"host": fake.host, "train_n_secs": 120, "train_no_prediction_n": 0,
-                            "charts_regex": r"system\..*", "detection_direction": direction}, log)
-        wait_trained(job, log)
-        for _ in range(job.feature_spec.window + 2):
-            job.collect()
+        job, _ = scoring_job(fake, log, detection_direction=direction)
         assert any(_flags_after_a_jump(job, charts, 10)) == flagged
         assert bool(log.said("info", "system.cpu flagged: user 95")) == flagged
 

@@ -5,7 +5,7 @@ from anomalies.job import AnomaliesJob
 from anomalies.planning import OWN_CHART
 from anomalies_online.job import OnlineJob
 from fake_netdata import FakeNetdata, wave
-from test_job import RecordingLog, wait_trained
+from test_job import RecordingLog, scoring_job
 from test_online_job import settled
 
 CHARTS = {"system.cpu": {"user": wave(60), "system": wave(45, 2)}, "system.load": {"load1": wave(90, 0.5, 1)}}
@@ -51,11 +51,7 @@ def test_the_offline_job_counts_its_models_trainings_and_failed_reads():
     charts = {chart: dict(dims) for chart, dims in CHARTS.items()}
     with FakeNetdata(charts) as fake:
         log = RecordingLog()
-        job = AnomaliesJob({"host": fake.host, "train_n_secs": 120, "train_no_prediction_n": 0,
-                            "charts_regex": r"system\..*"}, log)
-        wait_trained(job, log)
-        for _ in range(job.feature_spec.window + 1):
-            data = job.collect().data
+        job, data = scoring_job(fake, log)
         assert (data["models_active"], data["models_paused"], data["models_untrained"]) == (2, 0, 0)
         assert data["training_rows"] >= 100 and data["last_training"] > 0 and data["read_latency"] > 0
         charts["system.load"]["load1"] = lambda t: None

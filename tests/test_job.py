@@ -70,6 +70,17 @@ def wait_trained(job, log, seconds=30):
     raise AssertionError(f"no training: {log.lines}")
 
 
+def scoring_job(fake, log, **settings):
+    """An offline job on `fake`'s system.* charts, trained on 2 minutes, its feature window full: (job, the
+    values of its last cycle)."""
+    job = AnomaliesJob({"host": fake.host, "train_n_secs": 120, "train_no_prediction_n": 0,
+                        "charts_regex": r"system\..*", **settings}, log)
+    wait_trained(job, log)
+    for _ in range(job.feature_spec.window + 1):
+        data = job.collect().data
+    return job, data
+
+
 def test_bad_values_pause_only_the_models_they_touch_and_nothing_crashes():
     charts = {chart: dict(dims) for chart, dims in CHARTS.items()}
     with FakeNetdata(charts) as fake:
