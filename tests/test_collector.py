@@ -77,6 +77,17 @@ def test_values_are_in_range_every_cycle(run):
     assert len(run.values["anomalies_local.probability"]["cpu_load_prob"]) >= 20
 
 
+def test_the_job_draws_its_own_health(run):
+    for chart in ("health_models", "health_times", "health_errors", "health_rows"):
+        assert run.charts[f"anomalies_local.{chart}"]["context"] == f"anomalies.{chart}"
+    models = run.values["anomalies_local.health_models"]
+    assert models["models_active"][-1] >= 4 and models["models_paused"][-1] == 0  # 3 charts and a custom model
+    times = run.values["anomalies_local.health_times"]
+    assert 0 < times["last_training"][-1] < 30_000 and 0 < times["read_latency"][-1] < 1_000  # ms
+    assert run.values["anomalies_local.health_rows"]["training_rows"][-1] > 0
+    assert set(run.values["anomalies_local.health_errors"]["read_errors"]) == {0}
+
+
 def test_training_runs_in_the_background_and_retrains(run):
     trained = run.log_lines("local", "trained")
     assert len(trained) >= 2, run.stderr[-3000:]
