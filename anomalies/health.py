@@ -3,8 +3,9 @@
 
 - `health_models`: models active (scored this cycle), paused (an input has no value), warming up (not
   ready yet), untrained (planned, but their training window could not fit them);
-- `health_times`: the last training's duration, seconds since the last training (or, before the first
-  one, since it was due), and the latency of the latest read from the agent;
+- `health_times`: the last training's duration, seconds since it, seconds a training has been due without
+  succeeding (0 when none is due; trainings that keep failing make it grow), and the latency of the
+  latest read from the agent;
 - `health_errors`: failed reads and failed trainings, per minute;
 - `health_rows`: the rows of the last training window.
 """
@@ -29,10 +30,12 @@ def definitions(context_prefix: str, family: str) -> Dict[str, dict]:
     return dict([
         chart(HEALTH_MODELS, "Collector health: models active, paused, warming up and untrained", "models",
               "stacked", [[f"models_{state}", state.replace("_", " "), "absolute"] for state in MODEL_STATES]),
-        chart(HEALTH_TIMES, "Collector health: last training, time since it, latency of the latest read",
-              "seconds", "line", [["last_training", "last training", "absolute", 1, TIME_DIVISOR],
-                                  ["since_training", "since training", "absolute", 1, TIME_DIVISOR],
-                                  ["read_latency", "read latency", "absolute", 1, TIME_DIVISOR]]),
+        chart(HEALTH_TIMES, "Collector health: last training, time since it, training overdue, latency of the "
+                            "latest read", "seconds", "line",
+              [["last_training", "last training", "absolute", 1, TIME_DIVISOR],
+               ["since_training", "since training", "absolute", 1, TIME_DIVISOR],
+               ["training_overdue", "training overdue", "absolute", 1, TIME_DIVISOR],
+               ["read_latency", "read latency", "absolute", 1, TIME_DIVISOR]]),
         chart(HEALTH_ERRORS, "Collector health: failed reads and trainings in the last minute", "errors/min",
               "line", [["read_errors", "read", "absolute"], ["training_errors", "training", "absolute"]]),
         chart(HEALTH_ROWS, "Collector health: rows of the last training window", "rows", "line",
@@ -66,7 +69,7 @@ class JobHealth:
             self.read_errors_.append(self.clock())
 
     def training_due(self) -> None:
-        """A training was due (the first one: the time since training counts from here)."""
+        """A training is due and starts (overdue counts from the first such start until one succeeds)."""
         if self.due_since is None:
             self.due_since = self.clock()
 
@@ -74,6 +77,7 @@ class JobHealth:
         """A training (or a streaming warm start) fitted models on `rows` rows in `seconds`, `ago` seconds
         ago (models restored from disk: their training's duration is not known)."""
         self.training_s, self.training_rows, self.trained_at = seconds, rows, self.clock() - ago
+        self.due_since = None
 
     def training_failed(self) -> None:
         self.training_errors_.append(self.clock())
@@ -87,9 +91,9 @@ class JobHealth:
                 errors.popleft()
         data = {} if models is None else {f"models_{state}": int(count) for state, count in zip(MODEL_STATES, models)}
         data.update(read_errors=len(self.read_errors_), training_errors=len(self.training_errors_))
-        since = self.trained_at if self.trained_at is not None else self.due_since
         for key, seconds in (("last_training", self.training_s), ("read_latency", self.read_latency_s),
-                             ("since_training", None if since is None else now - since)):
+                             ("since_training", None if self.trained_at is None else now - self.trained_at),
+                             ("training_overdue", 0.0 if self.due_since is None else now - self.due_since)):
             if seconds is not None:
                 data[key] = int(round(seconds * TIME_DIVISOR))
         if self.training_rows is not None:

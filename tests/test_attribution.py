@@ -111,3 +111,17 @@ def test_the_streaming_job_logs_what_drives_a_rising_flag():
         said = log.said("info", "system.cpu flagged: user 95")
         assert len(said) == 1 and re.search(r"expected \d+(\.\d+)? \([\d.]+ to [\d.]+\), above", said[0]), log.lines
         assert not log.said("warning", "cannot say what drives")
+
+
+def test_a_custom_model_over_several_charts_names_the_chart_that_moved():
+    charts = {"system.cpu": {"user": wave(60, 10, 20), "system": wave(45, 2, 5)},
+              "system.load": {"load1": wave(90, 0.5, 1)}, "system.ram": {"used": wave(300, 50, 2000)}}
+    with FakeNetdata(charts) as fake:
+        log = RecordingLog()
+        job, _ = scoring_job(fake, log, charts_regex="none", custom_models=[
+            {"name": "box", "dimensions": "system.cpu|user,system.cpu|system,system.load|load1,system.ram|used"}])
+        charts["system.load"]["load1"] = lambda t: 12.0
+        for _ in range(10):
+            job.collect()
+        said = log.said("info", "box flagged: ")
+        assert len(said) == 1 and said[0].startswith("box flagged: system.load|load1 12 ("), log.lines

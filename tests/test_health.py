@@ -22,18 +22,19 @@ class Clock:
 def test_values_are_gaps_until_known_and_errors_count_over_the_last_minute():
     clock = Clock()
     health = JobHealth(clock)
-    assert health.values(None) == {"read_errors": 0, "training_errors": 0}
+    assert health.values(None) == {"read_errors": 0, "training_errors": 0, "training_overdue": 0}
     health.training_due()
     clock.now += 30
     health.read(0.004, failed=True)
     health.training_failed()
+    health.training_due()  # the retry: overdue still counts from the first attempt
     assert health.values((0, 0, 0, 0)) == {"models_active": 0, "models_paused": 0, "models_warming_up": 0,
                                            "models_untrained": 0, "read_errors": 1, "training_errors": 1,
-                                           "since_training": 30 * TIME_DIVISOR, "read_latency": 4}
+                                           "training_overdue": 30 * TIME_DIVISOR, "read_latency": 4}
     health.trained(2.5, 3600)
     clock.now += 61
     values = health.values((3, 1, 0, 2))
-    assert values["read_errors"] == values["training_errors"] == 0  # older than a minute
+    assert values["read_errors"] == values["training_errors"] == values["training_overdue"] == 0
     assert (values["last_training"], values["since_training"], values["training_rows"]) == (2500, 61000, 3600)
     health.trained(None, 100, ago=600)  # restored from disk: the duration is not known
     assert "last_training" not in health.values(None) and health.values(None)["since_training"] == 600000
@@ -72,3 +73,12 @@ def test_the_streaming_job_counts_models_warming_up_then_active():
         assert warming == 2
         data = settled(job, log)
         assert (data["models_active"], data["models_warming_up"], data["models_paused"]) == (2, 0, 0)
+
+
+def test_a_chart_the_training_cannot_fit_counts_as_untrained():
+    charts = {"system.cpu": {"user": wave(60)}, "system.idle": {"flat": lambda t: 5.0}}  # constant: not fitted
+    with FakeNetdata(charts) as fake:
+        log = RecordingLog()
+        _, data = scoring_job(fake, log)
+        assert (data["models_active"], data["models_untrained"]) == (1, 1)
+        assert log.said("warning", "1 models are constant during the training window and not trained")

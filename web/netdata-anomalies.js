@@ -39,9 +39,9 @@
         health_models: 'The job\'s own health: its models <b>active</b> (scored this update), <b>paused</b> (an '
             + 'input has no value), <b>warming up</b> (not ready yet) and <b>untrained</b> (planned, but its '
             + 'training window could not fit them, e.g. constant charts).',
-        health_times: 'The duration of the last training (streaming: of the warm start), the time since it (the '
-            + 'alert <code>anomalies_training_overdue</code> warns after an hour), and how long the latest read '
-            + 'from the agent took.',
+        health_times: 'The duration of the last training (streaming: of the warm start), the time since it, how '
+            + 'long a training has been due without one succeeding (the alert <code>anomalies_training_overdue</code> '
+            + 'warns after an hour), and how long the latest read from the agent took.',
         health_errors: 'Reads from the agent and trainings that failed in the last minute (the python.d log '
             + 'says why).',
         health_rows: 'Rows (seconds) of the last training window.'
