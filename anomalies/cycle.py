@@ -4,6 +4,7 @@
 probabilities, flags and scores into chart values."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from . import charts
 from .config import CommonConfig
+from .health import JobHealth
 from .netdata_source import NetdataSource, RowGatherer, describe_error
 
 MAX_SCORE = 5.0  # on the score chart's scale: 1 + log10 of 10,000 times the threshold
@@ -59,21 +61,22 @@ class RepeatFilter:
 class LatestReader:
     """The newest value of every gathered column, one `allmetrics` request per host."""
 
-    def __init__(self, source: NetdataSource, log: Logger):
+    def __init__(self, source: NetdataSource, log: Logger, health: JobHealth):
         self.source = source
         self.log = log
+        self.health = health
         self.unreachable: Set[str] = set()
-        self.last_failed_ = False  # did a host fail to answer the latest read?
 
     def read(self, gatherer: RowGatherer) -> Optional[np.ndarray]:
-        """One raw row (NaN where a host or dimension gave nothing), or None when no host answered."""
-        latest = {}
-        self.last_failed_ = False
+        """One raw row (NaN where a host or dimension gave nothing), or None when no host answered; its
+        latency, and whether a host failed, go to the job's health."""
+        started = time.monotonic()
+        latest, failed = {}, False
         for host, chart_ids in gatherer.charts().items():
             try:
                 latest[host] = self.source.latest(host, chart_ids)
             except Exception as error:  # noqa: BLE001 - agent down or restarting: a gap, not a crash
-                self.last_failed_ = True
+                failed = True
                 if host not in self.unreachable:
                     self.log.warning(f"cannot read latest values from '{host}': {describe_error(error)}; "
                                      "its models pause until it answers")
@@ -82,6 +85,7 @@ class LatestReader:
             if host in self.unreachable:
                 self.log.info(f"'{host}' answers again")
                 self.unreachable.discard(host)
+        self.health.read(time.monotonic() - started, failed)
         if not latest:
             return None
         return gatherer.row(latest)

@@ -57,10 +57,10 @@ class AnomaliesJob:
         self.last_training_cycle: Optional[int] = None
         self.hold_cycles = 0
         self.last_data: Dict[str, int] = {}
-        self.reader = LatestReader(self.source, log)
+        self.health = JobHealth()
+        self.reader = LatestReader(self.source, log, self.health)
         self.pauses = PauseReporter(log)
         self.rising = RisingFlags()
-        self.health = JobHealth()
         self.model_counts: Optional[Tuple[int, int, int, int]] = None  # active, paused, warming up, untrained
         self._trainer: Optional[threading.Thread] = None
         self._trained: Optional[TrainedState] = None
@@ -220,9 +220,7 @@ class AnomaliesJob:
         if self.state is None or not self.state.bank.names:
             result.data = warming_values()
             return result
-        started = time.monotonic()
         row = self.reader.read(self.gatherer)
-        self.health.read(time.monotonic() - started, self.reader.last_failed_)
         if row is None:  # no agent answered: no features across the gap (its diffs would look anomalous)
             self.window.restart()
             return result

@@ -49,10 +49,10 @@ class OnlineJob:
                                           self.config.flags_window_n)
         self.source = NetdataSource.for_config(self.config)
         self.bank = StreamingBank(self.config, self.feature_spec)
-        self.reader = LatestReader(self.source, log)
+        self.health = JobHealth()
+        self.reader = LatestReader(self.source, log, self.health)
         self.pauses = PauseReporter(log)
         self.rising = RisingFlags()
-        self.health = JobHealth()
         self.model_counts: Optional[Tuple[int, int, int, int]] = None  # active, paused, warming up, untrained
         self.gatherer: Optional[RowGatherer] = None
         self.window: Optional[FeatureWindow] = None
@@ -193,9 +193,7 @@ class OnlineJob:
         if self.gatherer is None or not self.bank.models:
             result.data = warming_values()
             return result
-        started = time.monotonic()
         row = self.reader.read(self.gatherer)
-        self.health.read(time.monotonic() - started, self.reader.last_failed_)
         if row is None:  # no agent answered: no features across the gap (its diffs would look anomalous)
             self.window.restart()
             return result
