@@ -60,13 +60,13 @@ def flagged_before_events(labels: np.ndarray, flags: np.ndarray, charged: np.nda
     return int(sum(end - start for start, end in runs(charged) if end in starts and flags[end]))
 
 
-def continued_after_events(labels: np.ndarray, flags: np.ndarray, charged: np.ndarray,
+def continued_after_events(labels: np.ndarray, flags: np.ndarray, charged_runs: np.ndarray,
                            normal: np.ndarray) -> np.ndarray:
-    """Per run of charged flags (as `runs(charged)` orders them): does it continue a run of flags raised
-    inside an event or its grace (the row before it is flagged, judged and not normal time)?"""
+    """Per run of charged flags (`runs(flags & normal)`): does it continue a run of flags raised inside an
+    event or its grace (the row before it is flagged, judged and not normal time)?"""
     judged_not_normal = (np.asarray(labels) >= 0) & ~normal
     return np.array([start > 0 and bool(flags[start - 1] and judged_not_normal[start - 1])
-                     for start, _ in runs(charged)], dtype=bool)
+                     for start, _ in charged_runs], dtype=bool)
 
 
 @dataclass
@@ -148,8 +148,8 @@ def score_series(dataset: str, series: str, labels: np.ndarray, probability: np.
             delays.append(int(hits[0]))
     normal = normal_time(labels, grace_rows)
     charged = flags & normal
-    continued = continued_after_events(labels, flags, charged, normal)
     charged_runs = runs(charged)
+    continued = continued_after_events(labels, flags, charged_runs, normal)
     judged = labels >= 0
     auc = float(average_precision_score(labels[judged], np.asarray(probability)[judged])) if (labels == 1).any() \
         else float("nan")
