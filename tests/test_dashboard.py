@@ -64,7 +64,8 @@ def test_the_dashboard_shows_the_anomaly_charts_of_both_modules(tmp_path, monkey
         assert min(seconds_of_data(node, chart) for chart in charts) >= WINDOW_S
 
         ARTIFACTS.mkdir(exist_ok=True)
-        with Browser(height=3400, profile=tmp_path / "chromium") as browser:
+        # both sections, each with its four anomaly charts and four health charts, in one view
+        with Browser(height=6400, profile=tmp_path / "chromium") as browser:
             browser.open(f"http://{node.host}/#menu_anomalies_local;after=-{WINDOW_S};before=0")
             containers = [f"chart_{chart.replace('.', '_')}" for chart in charts]
             assert browser.wait_for(" && ".join(f"document.getElementById('{c}')" for c in containers), 90), \
