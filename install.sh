@@ -37,6 +37,7 @@
 #   NETDATA_ANOMALIES_WAIT    seconds to wait for the anomaly charts (0: don't wait)    [180]
 #   NETDATA_WEB_DIR           the agent's web files        ["[directories] web" of netdata.conf,
 #                                                            else /usr/share/netdata/web]
+#   NETDATA_ANOMALIES_BIN_DIR where the `netdata-anomalies` command is linked   [/usr/local/bin]
 set -euo pipefail
 umask 022
 
@@ -48,6 +49,9 @@ NETDATA_URL="${NETDATA_URL:-http://127.0.0.1:19999}"
 NETDATA_URL="${NETDATA_URL%/}"
 WAIT_S="${NETDATA_ANOMALIES_WAIT:-180}"
 VENV="$PREFIX/venv"
+BIN_DIR="${NETDATA_ANOMALIES_BIN_DIR:-/usr/local/bin}"
+BIN_DIR="${BIN_DIR%/}"
+COMMAND=netdata-anomalies
 
 say() { printf '==> %s\n' "$*"; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
@@ -546,6 +550,9 @@ if [ "$ACTION" = uninstall ]; then
     if [ "$(netdata_conf_get web "$DASHBOARD_KEY")" = "$DASHBOARD_INFO" ]; then
         netdata_conf_unset web "$DASHBOARD_KEY" "$DASHBOARD_INFO" && say "Removed [web] $DASHBOARD_KEY from netdata.conf"
     fi
+    if [ -L "$BIN_DIR/$COMMAND" ] && [ "$(readlink "$BIN_DIR/$COMMAND")" = "$VENV/bin/$COMMAND" ]; then
+        rm -f "$BIN_DIR/$COMMAND" && say "Removed $BIN_DIR/$COMMAND"
+    fi
     if [ -d "$PREFIX" ]; then rm -rf "$PREFIX" && say "Removed $PREFIX"; fi
     for name in "${MODULES[@]}"; do
         conf="$CONFIG_DIR/python.d/$name.conf"
@@ -598,6 +605,14 @@ takes minutes; --lean installs less)"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$PACKAGE" \
     || die "pip install failed (see above); check network access to the package index, then run this again"
+# The look-back command (`netdata-anomalies report`), on PATH; a file of that name that is not our link stays.
+if [ -e "$BIN_DIR/$COMMAND" ] && [ ! -L "$BIN_DIR/$COMMAND" ]; then
+    warn "$BIN_DIR/$COMMAND exists and is not a link: left alone; the command is $VENV/bin/$COMMAND"
+elif mkdir -p "$BIN_DIR" && ln -sfn "$VENV/bin/$COMMAND" "$BIN_DIR/$COMMAND"; then
+    say "Linked $BIN_DIR/$COMMAND -> $VENV/bin/$COMMAND (netdata-anomalies report --help)"
+else
+    warn "could not link $BIN_DIR/$COMMAND; the command is $VENV/bin/$COMMAND"
+fi
 
 # --- collectors, symlinks, conf ----------------------------------------------------------
 mkdir -p "$PREFIX/collectors" "$PREFIX/conf.d" "$MODULES_DIR" "$CONFIG_DIR/python.d"

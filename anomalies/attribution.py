@@ -106,7 +106,8 @@ def streaming_parts(model, n_columns: int, levels: bool) -> tuple:
     return shares, ExpectedBand.from_running(standardizer.mean_[level], standardizer.var_[level])
 
 
-def _number(value: float) -> str:
+def format_number(value: float) -> str:
+    """A value as a person reads it: 3-4 significant digits, `n/a` when it is not finite."""
     if not np.isfinite(value):
         return "n/a"
     if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-2):
@@ -130,13 +131,13 @@ def describe_flag(model: str, columns: Sequence[Column], shares: np.ndarray, val
         column, value = columns[j], float(values[j])
         name = column.dim if len({columns[int(k)].chart for k in column_index}) == 1 \
             else f"{column.chart}|{column.dim}"
-        text = f"{name} {_number(value)} ({100 * shares[i]:.0f}% of the score)"
+        text = f"{name} {format_number(value)} ({100 * shares[i]:.0f}% of the score)"
         if band is not None:
             b = j if band_index is None else int(band_index[i])
             expected, low, high = float(band.expected[b]), float(band.low[b]), float(band.high[b])
             direction = "above" if value > expected else "below" if value < expected else "at"
-            text += (f", expected {_number(expected)} ({_number(low)} to {_number(high)}), {direction}"
-                     + (" but within the band" if low <= value <= high else ""))
+            text += (f", expected {format_number(expected)} ({format_number(low)} to {format_number(high)}), "
+                     f"{direction}" + (" but within the band" if low <= value <= high else ""))
         parts.append(text)
     return f"{model} flagged: " + ("; ".join(parts) if parts else "no dimension stands out")
 

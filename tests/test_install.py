@@ -151,7 +151,8 @@ def test_install_reinstall_uninstall(tmp_path, request):
                NETDATA_URL=f"http://{agent.host}",
                NETDATA_RESTART_CMD=str(restart),
                NETDATA_ANOMALIES_WAIT="420",
-               NETDATA_WEB_DIR=str(web))
+               NETDATA_WEB_DIR=str(web),
+               NETDATA_ANOMALIES_BIN_DIR=str(tmp_path / "bin"))
 
     # 1. Install: builds the venv, links the module, restarts the agent, waits for the charts.
     first = _run([], env, timeout=1800)
@@ -182,6 +183,11 @@ def test_install_reinstall_uninstall(tmp_path, request):
                        else "/usr/bin/python3")
     assert f"home = {interpreter.parent}" in (prefix / "venv" / "pyvenv.cfg").read_text()
     assert list(prefix.glob("venv/lib/python3*/site-packages/anomalies/job.py"))
+    # The look-back command is on the PATH it was linked into, and runs.
+    command = tmp_path / "bin" / "netdata-anomalies"
+    assert command.is_symlink() and command.resolve() == (prefix / "venv" / "bin" / "netdata-anomalies").resolve()
+    shown = subprocess.run([str(command), "report", "--help"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "--train-after" in shown.stdout, shown.stderr
     # The offline module saved its trained models in the agent's lib dir, privately.
     state = agent.root / "lib" / "netdata-anomalies" / "anomalies_local.state"
     deadline = time.monotonic() + 120
@@ -206,6 +212,7 @@ def test_install_reinstall_uninstall(tmp_path, request):
     assert third.returncode == 0, third.stdout
     assert not link.is_symlink() and not link.exists()
     assert not prefix.exists()
+    assert not command.is_symlink()
     assert not state.parent.exists()
     assert not (agent.config_dir / "health.d" / "anomalies.conf").exists()
     assert not (web / "netdata-anomalies.js").exists()
