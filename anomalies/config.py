@@ -14,6 +14,7 @@ from .columns import Column, parse_column
 from .deviation import DeviationRule, parse_direction, parse_min_dev
 from .extras import installed_only
 from .models import LIBRARIES
+from .user_models import OFFLINE_METHODS, check_user_model, is_reference, parse_model_args, parse_model_path
 
 MODELS = ("pca", "hbos", "iforest", "cblof", "loda", "copod", "ecod")
 
@@ -46,6 +47,11 @@ COMMON_DEFAULTS: Dict[str, Any] = {
     "min_dev_from_expected": 0,
     # keep the models in the agent's lib dir, so a restart continues with them
     "save_state": True,
+    # keyword arguments of the model's class (a built-in one's hyper-parameters, or your own class's, with
+    # model: 'package.module:Class'), and a directory of your own model code that only root can write
+    # (anomalies/user_models.py)
+    "model_args": {},
+    "model_path": None,
 }
 
 # The offline module's defaults: the common keys plus its model and training schedule.
@@ -101,6 +107,8 @@ class CommonConfig:
     detection_direction: str
     min_dev_from_expected: Tuple[float, bool]
     save_state: bool
+    model_args: Dict[str, Any]
+    model_path: Optional[str]
     problems: List[str] = field(default_factory=list)
 
     # Keys that change how a job runs, not what its models learn: saved models survive edits to them.
@@ -224,6 +232,16 @@ def one_of(names: Tuple[str, ...]) -> Callable[[Any], str]:
     return parse
 
 
+def model_choice(names: Tuple[str, ...], libraries: Dict[str, Tuple[str, ...]]) -> Callable[[Any], str]:
+    """A `model` parser: one of the built-in `names` whose libraries are installed, or a class reference
+    `package.module:Class` (loaded and checked after all keys are parsed: `user_models.check_user_model`)."""
+    builtin = installed_only(one_of(names), libraries)
+
+    def parse(value: Any) -> str:
+        return str(value).strip() if is_reference(str(value).strip()) else builtin(value)
+    return parse
+
+
 def _protocol(value: Any) -> str:
     if value not in ("http", "https"):
         raise ValueError("must be http or https")
@@ -267,11 +285,13 @@ COMMON_PARSERS: Dict[str, Callable[[Any], Any]] = {
     "detection_direction": parse_direction,
     "min_dev_from_expected": parse_min_dev,
     "save_state": _bool,
+    "model_args": parse_model_args,
+    "model_path": parse_model_path,
 }
 
 _PARSERS: Dict[str, Callable[[Any], Any]] = {
     **COMMON_PARSERS,
-    "model": installed_only(one_of(MODELS), LIBRARIES),
+    "model": model_choice(MODELS, LIBRARIES),
     "train_max_n": positive_int,
     "train_every_n": non_negative_int,
     "train_n_secs": positive_int,
@@ -364,4 +384,9 @@ def parse_settings(raw: Dict[str, Any], defaults: Dict[str, Any],
 
 def parse_config(raw: Dict[str, Any]) -> Config:
     """Validate a job configuration of the offline module (see `parse_settings`)."""
-    return Config(**parse_settings(raw, DEFAULTS, _PARSERS))
+    values = parse_settings(raw, DEFAULTS, _PARSERS)
+    check_user_model(values, OFFLINE_METHODS, DEFAULTS["model"], values["problems"])
+    if values["model"] == "pca" and values["model_args"]:
+        values["problems"].append("model_args: the built-in pca has no arguments; ignoring them")
+        values["model_args"] = {}
+    return Config(**values)

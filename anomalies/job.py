@@ -43,7 +43,7 @@ class AnomaliesJob:
         self.configuration = dict(configuration)
         self.config: Config = parse_config(configuration)
         self.update_every = max(1, int(configuration.get("update_every") or 1))
-        self.store = job_store(self.config.save_state, job_name, log)
+        self.store = job_store(self.config.save_state, job_name, log, self.config.model)
         self._restore_pending = self.store is not None
         self.feature_spec = FeatureSpec.from_config(self.config)
         self.flagger = PersistenceFlagger(self.config.flags_threshold, self.config.flags_min_n,

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from typing import Dict, Protocol, Tuple
+from typing import Dict, Optional, Protocol, Tuple
 
 import numpy as np
+
+from .user_models import OFFLINE_METHODS, is_reference, load_class
 
 # model name -> (module, class, constructor arguments besides contamination)
 _PYOD_MODELS: Dict[str, Tuple[str, str, dict]] = {
@@ -86,18 +88,30 @@ def detector_class(name: str) -> type:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def build_detector(name: str, contamination: float):
-    """A new, unfitted PyOD detector."""
-    return detector_class(name)(contamination=contamination, **_PYOD_MODELS[name][2])
+def build_detector(name: str, contamination: float, model_args: Optional[dict] = None,
+                   model_path: Optional[str] = None):
+    """A new, unfitted detector: a built-in PyOD one (its defaults here, then `model_args`), or the user's
+    class a `package.module:Class` name gives, constructed with `model_args` alone."""
+    if is_reference(name):
+        return load_class(name, OFFLINE_METHODS, model_path)(**(model_args or {}))
+    return detector_class(name)(**{"contamination": contamination, **_PYOD_MODELS[name][2], **(model_args or {})})
 
 
-def fit_scorer(name: str, features: np.ndarray, contamination: float) -> Tuple[Scorer, np.ndarray]:
-    """Fit model `name` on `features`; return its scorer and the scores of the training rows."""
+def fit_scorer(name: str, features: np.ndarray, contamination: float, model_args: Optional[dict] = None,
+               model_path: Optional[str] = None) -> Tuple[Scorer, np.ndarray]:
+    """Fit model `name` on `features`; return its scorer and the scores of the training rows (ValueError
+    when they are not all finite)."""
     if name == "pca":
         scorer = PcaScorer.fit(features)
         return scorer, scorer.score(features)
-    detector = build_detector(name, contamination)
+    detector = build_detector(name, contamination, model_args, model_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         detector.fit(features)
-    return PyodScorer(detector), np.asarray(detector.decision_scores_, dtype=np.float64)
+        scores = getattr(detector, "decision_scores_", None)
+        if scores is None or len(scores) != len(features):  # a class of the user's need not keep them
+            scores = detector.decision_function(features)
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    if len(scores) != len(features) or not np.isfinite(scores).all():
+        raise ValueError("its training scores are not one finite number per row")
+    return PyodScorer(detector), scores

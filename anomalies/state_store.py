@@ -26,10 +26,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Optional, Tuple
+from typing import Any, BinaryIO, FrozenSet, Optional, Tuple
 
 from . import stale_state
 from .cycle import Logger
+from .user_models import module_root
 
 FORMAT_VERSION = 1
 MAGIC = b"netdata-anomalies state\n"
@@ -63,12 +64,14 @@ def default_state_dir() -> str:
     return os.path.join(os.environ.get("NETDATA_LIB_DIR") or DEFAULT_LIB_DIR, STATE_DIR_NAME)
 
 
-def job_store(save_state: bool, job_name: Optional[str], log: Logger) -> Optional["StateStore"]:
-    """The store of a python.d job (None when `save_state` is off, or outside python.d: no job name). A
-    debug run says whose file it uses: the one of the agent's own job of the same name."""
+def job_store(save_state: bool, job_name: Optional[str], log: Logger,
+              user_model: Optional[str] = None) -> Optional["StateStore"]:
+    """The store of a python.d job (None when `save_state` is off, or outside python.d: no job name); it
+    admits the package of `user_model` (the conf's `model`, when that names a class). A debug run says whose
+    file it uses: the one of the agent's own job of the same name."""
     if not (save_state and job_name):
         return None
-    store = StateStore(default_state_dir(), job_name, log)
+    store = StateStore(default_state_dir(), job_name, log, user_model)
     stale_state.register(job_name)
     if stale_state.is_debug_run():
         log.info(f"debug run: this job reads and writes {store.path}, the saved models of the agent's own job "
@@ -89,11 +92,17 @@ class LoadedState:
 
 
 class _ProjectUnpickler(pickle.Unpickler):
-    """Unpickles only classes from the allowed modules (defence in depth behind the HMAC)."""
+    """Unpickles only classes from the allowed modules, and from the package of a model class the job's conf
+    names (defence in depth behind the HMAC)."""
+
+    def __init__(self, stream: BinaryIO, extra_roots: FrozenSet[str] = frozenset()):
+        super().__init__(stream)
+        self.extra_roots = extra_roots
 
     def find_class(self, module: str, name: str) -> Any:
         root = module.split(".")[0]
-        if root in _ALLOWED_MODULE_ROOTS or (module == "builtins" and name in _ALLOWED_BUILTINS):
+        if (root in _ALLOWED_MODULE_ROOTS or root in self.extra_roots
+                or (module == "builtins" and name in _ALLOWED_BUILTINS)):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a state file")
 
@@ -102,9 +111,11 @@ class StateStore:
     """Saves and loads the state of one job (`name`) in `directory`; every problem is one log line, after
     which the store is either disabled (an unsafe directory) or the job simply starts fresh."""
 
-    def __init__(self, directory: str, name: str, log: Logger):
+    def __init__(self, directory: str, name: str, log: Logger, user_model: Optional[str] = None):
         self.directory = directory
         self.name = name
+        root = module_root(user_model) if user_model else None
+        self.extra_roots: FrozenSet[str] = frozenset({root} if root else ())  # the conf's own model class
         self.path = os.path.join(directory, f"{name}.state")
         self.log = log
         self._key: Optional[bytes] = None
@@ -221,7 +232,8 @@ class StateStore:
                 self.log.info(f"saved models in {self.path} were made under another configuration; "
                               "starting fresh")
                 return None
-            state = LoadedState(_ProjectUnpickler(io.BytesIO(payload)).load(), float(header["saved_at"]))
+            state = LoadedState(_ProjectUnpickler(io.BytesIO(payload), self.extra_roots).load(),
+                                float(header["saved_at"]))
         except (OSError, StateError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, KeyError,
                 TypeError, ValueError, RecursionError) as error:
             self._set_aside(error)

@@ -18,6 +18,7 @@ from .models import PcaScorer, detector_class, fit_scorer
 from .netdata_source import NetdataSource, import_netdata_pandas
 from .planning import ModelSpec, list_charts, plan_models
 from .scoring import ModelBank, TrainedModel
+from .user_models import is_reference
 
 Log = Callable[[str], None]
 MIN_TRAINING_ROWS = 10
@@ -74,7 +75,8 @@ def _fit_one(spec: ModelSpec, column_index: np.ndarray, feature_index: np.ndarra
         feature_span = np.where(features.max(axis=0) > feature_min, features.max(axis=0) - feature_min, 1.0)
         features = (features - feature_min) / feature_span
     try:
-        scorer, train_scores = fit_scorer(config.model, features, config.contamination)
+        scorer, train_scores = fit_scorer(config.model, features, config.contamination, config.model_args,
+                                          config.model_path)
     except Exception as error:  # noqa: BLE001 - e.g. CBLOF cannot separate clusters on this data
         if config.model == FALLBACK_MODEL:
             warn(f"model '{spec.name}': {config.model} failed to fit ({error}); not trained")
@@ -106,7 +108,7 @@ def train(config: Config, after: int, before: int) -> TrainingOutcome:
     outcome = TrainingOutcome(None)
     started = time.monotonic()
     import_netdata_pandas()
-    if config.model != "pca":
+    if config.model != "pca" and not is_reference(config.model):  # a user's class was imported by the config
         detector_class(config.model)
     outcome.import_seconds = time.monotonic() - started
     started = time.monotonic()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Dict, FrozenSet
 
-from anomalies.config import (COMMON_DEFAULTS, COMMON_PARSERS, CommonConfig, non_negative_int, one_of,
+from anomalies.config import (COMMON_DEFAULTS, COMMON_PARSERS, CommonConfig, model_choice, non_negative_int,
                               parse_settings, positive_int)
-from anomalies.extras import installed_only
+from anomalies.user_models import STREAMING_METHODS, check_user_model
 
 from .detectors import LIBRARIES
 
@@ -39,7 +39,7 @@ DEFAULTS: Dict[str, Any] = {
 
 PARSERS: Dict[str, Callable[[Any], Any]] = {
     **COMMON_PARSERS,
-    "model": installed_only(one_of(MODELS), LIBRARIES),
+    "model": model_choice(MODELS, LIBRARIES),
     "window_n": positive_int,
     "warmup_n": non_negative_int,
     "warm_start_secs": non_negative_int,
@@ -69,4 +69,10 @@ class OnlineConfig(CommonConfig):
 
 def parse_config(raw: Dict[str, Any]) -> OnlineConfig:
     """Validate a job configuration of the streaming module; each invalid value is one line in `problems`."""
-    return OnlineConfig(**parse_settings(raw, DEFAULTS, PARSERS))
+    values = parse_settings(raw, DEFAULTS, PARSERS)
+    check_user_model(values, STREAMING_METHODS, DEFAULTS["model"], values["problems"])
+    if values["model"] in ("zscore", "rrcf") and values["model_args"]:
+        values["problems"].append(f"model_args: the built-in {values['model']} takes its settings from its own "
+                                  "keys; ignoring model_args")
+        values["model_args"] = {}
+    return OnlineConfig(**values)

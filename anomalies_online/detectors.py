@@ -3,11 +3,14 @@
 score-then-learn order, so a sample is never judged by a model that has already seen it)."""
 from __future__ import annotations
 
+import math
 import warnings
 from collections import deque
-from typing import TYPE_CHECKING, Deque, Dict, Protocol, Tuple
+from typing import TYPE_CHECKING, Deque, Dict, Optional, Protocol, Tuple
 
 import numpy as np
+
+from anomalies.user_models import STREAMING_METHODS, is_reference, load_class
 
 from .standardize import Z_LIMIT
 
@@ -73,8 +76,41 @@ class PysadDetector:
         return score
 
 
+class UserDetector:
+    """A river-style model of the user's (`learn_one(x)`, `score_one(x)`, x a dict `{"f0": z0, ...}` of the
+    standardised features): it scores, then learns. When it raises or gives a score that is not a finite
+    number, it is replaced by `ZScoreDetector` for good and `failure_` says why (the job logs it once)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.failure_: Optional[str] = None
+        self.fallback_: Optional[ZScoreDetector] = None
+
+    def score_learn_one(self, z: np.ndarray) -> float:
+        if self.fallback_ is None:
+            x = {f"f{i}": float(v) for i, v in enumerate(z)}
+            try:
+                score = float(self.model.score_one(x))
+                self.model.learn_one(x)
+                if math.isfinite(score):
+                    return score
+                self.failure_ = f"score_one returned {score}"
+            except Exception as error:  # noqa: BLE001 - the user's code may fail in any way
+                self.failure_ = f"{type(error).__name__}: {error}"
+            self.fallback_ = ZScoreDetector()
+        return self.fallback_.score_learn_one(z)
+
+
 def make_detector(config: OnlineConfig, n_features: int) -> Detector:
-    """The detector `config.model` names, for standardised vectors of `n_features` (each within ±Z_LIMIT)."""
+    """The detector `config.model` names (a built-in one with `model_args` besides its defaults, or the
+    user's class), for standardised vectors of `n_features` (each within ±Z_LIMIT). ValueError when the
+    user's class cannot be constructed with `model_args`."""
+    args = config.model_args
+    if is_reference(config.model):
+        try:
+            return UserDetector(load_class(config.model, STREAMING_METHODS, config.model_path)(**args))
+        except Exception as error:  # noqa: BLE001 - its constructor may fail in any way
+            raise ValueError(f"{config.model}(**model_args) failed: {type(error).__name__}: {error}") from error
     if config.model == "zscore":
         return ZScoreDetector()
     if config.model == "rrcf":
@@ -82,14 +118,14 @@ def make_detector(config: OnlineConfig, n_features: int) -> Detector:
     bounds = np.full(n_features, -Z_LIMIT), np.full(n_features, Z_LIMIT)
     if config.model == "xstream":
         from pysad.models import xStream
-        return PysadDetector(xStream(random_state=SEED))
+        return PysadDetector(xStream(**{"random_state": SEED, **args}))
     if config.model == "hst":
         from pysad.models import HalfSpaceTrees
-        return PysadDetector(HalfSpaceTrees(*bounds, random_state=SEED))
+        return PysadDetector(HalfSpaceTrees(*bounds, **{"random_state": SEED, **args}))
     if config.model == "rshash":
         from pysad.models import RSHash
-        return PysadDetector(RSHash(*bounds, random_state=SEED))
+        return PysadDetector(RSHash(*bounds, **{"random_state": SEED, **args}))
     if config.model == "loda":
         from pysad.models import LODA
-        return PysadDetector(LODA(random_state=SEED))
+        return PysadDetector(LODA(**{"random_state": SEED, **args}))
     raise ValueError(f"unknown streaming model {config.model!r}")

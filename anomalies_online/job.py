@@ -40,7 +40,7 @@ class OnlineJob:
         self.log = log
         self.module = module
         self.config: OnlineConfig = parse_config(configuration)
-        self.store = job_store(self.config.save_state, job_name, log)
+        self.store = job_store(self.config.save_state, job_name, log, self.config.model)
         self._saver: Optional[threading.Thread] = None
         self._restore_pending = self.store is not None  # at the first look at the charts that succeeds
         self._history_after: Optional[int] = None  # where the warm start begins, if not warm_start_secs ago
@@ -190,6 +190,8 @@ class OnlineJob:
         warming = self._warm_starter is not None and self._warm_starter.is_alive()
         if not warming and self._replan_due():
             self._replan(result)
+        while self.bank.problems:  # the user's model class failed (said once per model)
+            self.log.warning(self.bank.problems.pop(0))
         if self.gatherer is None or not self.bank.models:
             result.data = warming_values()
             return result

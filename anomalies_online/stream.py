@@ -5,7 +5,7 @@ benchmark's replay."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -14,10 +14,11 @@ from anomalies.features import FeatureSpec
 from anomalies.flags import PersistenceFlagger
 from anomalies.planning import ModelSpec
 from anomalies.scoring import CycleScores
+from anomalies.user_models import is_reference
 
 from .calibration import RollingCalibrator
 from .config import OnlineConfig
-from .detectors import Detector, make_detector
+from .detectors import Detector, ZScoreDetector, make_detector
 from .standardize import RunningStandardizer
 
 
@@ -59,29 +60,47 @@ class StreamingBank:
         self.models: List[StreamingModel] = []
         self.names: List[str] = []
         self.columns: List[Column] = []
+        self.user_model = is_reference(config.model)
+        self.problems: List[str] = []  # for the job's log: what went wrong with the user's model class
+        self.failed_: Set[str] = set()  # models whose user class failed and was replaced, said once
 
     def replan(self, specs: Sequence[ModelSpec]) -> Tuple[List[str], List[str]]:
         """Keep the models whose spec is unchanged, start new ones, drop the rest; return (added, removed)."""
         kept: Dict[ModelSpec, StreamingModel] = {m.spec: m for m in self.models}
         columns = list(dict.fromkeys(c for spec in specs for c in spec.columns))
         position = {column: i for i, column in enumerate(columns)}
-        models = []
+        models, not_built = [], []
         for spec in specs:
             column_index = np.array([position[c] for c in spec.columns])
             feature_index = self.feature_spec.feature_index(column_index, len(columns))
             model = kept.get(spec)
             if model is None:
+                try:
+                    detector: Detector = make_detector(self.config, len(feature_index))
+                except ValueError as error:
+                    not_built.append((spec.name, error))
+                    detector = ZScoreDetector()
                 model = StreamingModel(spec, RunningStandardizer(len(feature_index), self.config.window_n),
-                                       make_detector(self.config, len(feature_index)),
-                                       RollingCalibrator(self.config.window_n, self.config.contamination),
+                                       detector, RollingCalibrator(self.config.window_n, self.config.contamination),
                                        column_index, feature_index, self.config.warmup_n // 10)
             model.column_index, model.feature_index = column_index, feature_index
             models.append(model)
+        if not_built:
+            self.problems.append(f"model: {not_built[0][1]}; {len(not_built)} models use the default zscore "
+                                 "instead")
         old_names = set(self.names)
         self.models, self.columns = models, columns
         self.names = [m.spec.name for m in models]
         added = [name for name in self.names if name not in old_names]
         return added, sorted(old_names - set(self.names))
+
+    def check_user_detector(self, model: StreamingModel) -> None:
+        """Say once when a model's user class failed and the default zscore took its place."""
+        failure = getattr(model.detector, "failure_", None)
+        if failure and model.spec.name not in self.failed_:
+            self.failed_.add(model.spec.name)
+            self.problems.append(f"model: {self.config.model} of model '{model.spec.name}' failed ({failure}); "
+                                 "it uses the default zscore from now on")
 
     def adopt(self, models: Sequence[StreamingModel]) -> None:
         """Take over models learned before a restart, before the first `replan`: it keeps those whose spec
@@ -118,5 +137,7 @@ def stream_cycle(bank: StreamingBank, flagger: PersistenceFlagger, feature_row: 
             if np.isfinite(features).all():  # a column with no value yet leaves NaN in the window
                 probabilities[i], normalized[i] = model.step(features)
                 complete[i] = True
+                if bank.user_model:
+                    bank.check_user_detector(model)
     flags = flagger.update(bank.names, np.where(bank.warm(), probabilities, np.nan))
     return CycleScores(complete, probabilities, flags, normalized, flagger.levels())

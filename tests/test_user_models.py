@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`model: 'package.module:Class'` and `model_args` in both modules (anomalies/user_models.py)."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from anomalies.columns import Column
+from anomalies.config import parse_config
+from anomalies.features import FeatureSpec
+from anomalies.models import PyodScorer
+from anomalies.planning import ModelSpec
+from anomalies.state_store import StateStore
+from anomalies.training import train_models
+from anomalies_online.config import parse_config as parse_online
+from anomalies_online.detectors import UserDetector, ZScoreDetector
+from anomalies_online.stream import StreamingBank, stream_cycle
+from anomalies.flags import PersistenceFlagger
+
+HERE = Path(__file__).resolve().parent
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="a model_path must belong to root")
+
+
+class Log:
+    def __init__(self):
+        self.lines = []
+
+    def info(self, *msg):
+        self.lines.append(" ".join(map(str, msg)))
+
+    warning = error = debug = info
+
+
+@pytest.fixture(scope="module")
+def model_path():
+    """A directory only root can write (under /opt: no world-writable directory above it), holding the
+    README's example classes."""
+    if os.geteuid() != 0:
+        pytest.skip("a model_path must belong to root")
+    directory = Path(tempfile.mkdtemp(prefix="na-models-", dir="/opt"))
+    os.chmod(directory, 0o755)
+    shutil.copy(HERE / "user_models" / "my_detectors.py", directory / "my_detectors.py")
+    yield str(directory)
+    shutil.rmtree(directory)
+
+
+def training_data(rows=600, columns=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.cumsum(rng.normal(size=(rows, columns)), axis=0) * 0.1 + 10
+
+
+def train(config, values):
+    cols = [Column(config.host, "app.x", f"d{i}") for i in range(values.shape[1])]
+    warnings = []
+    state = train_models([ModelSpec("app.x", tuple(cols))], cols, values, config, warnings.append)
+    return state, warnings
+
+
+def test_a_pyod_detector_by_class_name_with_model_args():
+    config = parse_config({"model": "pyod.models.knn:KNN", "model_args": {"n_neighbors": 7}})
+    assert config.problems == [] and config.model == "pyod.models.knn:KNN"
+    state, warnings = train(config, training_data())
+    assert warnings == []
+    scorer = state.bank.models[0].scorer
+    assert isinstance(scorer, PyodScorer) and type(scorer.detector).__name__ == "KNN"
+    assert scorer.detector.n_neighbors == 7
+
+
+def test_model_args_reach_a_built_in_pyod_model_and_pca_refuses_them():
+    config = parse_config({"model": "iforest", "model_args": {"n_estimators": 13}})
+    state, _ = train(config, training_data())
+    assert state.bank.models[0].scorer.detector.n_estimators == 13
+    config = parse_config({"model": "pca", "model_args": {"n_components": 2}})
+    assert config.model_args == {} and config.problems == ["model_args: the built-in pca has no arguments; "
+                                                           "ignoring them"]
+    assert "model_args: invalid value" in parse_config({"model_args": "n=3"}).problems[0]
+
+
+@root_only
+def test_the_readme_example_class_is_loaded_from_model_path_and_scores(model_path):
+    config = parse_config({"model": "my_detectors:FarFromMedian", "model_path": model_path,
+                           "model_args": {"floor": 0.001}})
+    assert config.problems == []
+    values = training_data()
+    state, warnings = train(config, values)
+    assert warnings == [] and type(state.bank.models[0].scorer.detector).__name__ == "FarFromMedian"
+    spec = FeatureSpec.from_config(config)
+    features = spec.matrix(values)
+    model = state.bank.models[0]
+    normal = model.scorer.score(model.features(features[-1]))[0]
+    odd = features[-1].copy()
+    odd[model.feature_index[0]] += 50
+    assert model.scorer.score(model.features(odd))[0] > 10 * normal
+
+
+@root_only
+@pytest.mark.parametrize("model, message", [
+    ("my_detectors:NoScore", "is not a class with fit and decision_function (it lacks decision_function)"),
+    ("my_detectors:Missing", "my_detectors has no Missing"),
+    ("no_such_package.mod:X", "cannot import no_such_package.mod: no such module"),
+    ("test_user_models:Log", "only code in the product's venv or in model_path"),  # importable, not allowed
+])
+def test_a_class_that_cannot_be_used_is_one_line_and_the_default(model_path, model, message):
+    config = parse_config({"model": model, "model_path": model_path})
+    assert config.model == "pca" and len(config.problems) == 1
+    assert config.problems[0].startswith(f"model: cannot use '{model}'") and message in config.problems[0]
+    assert config.problems[0].endswith("using default 'pca'")
+
+
+def test_a_model_path_others_can_write_is_refused(tmp_path):
+    config = parse_config({"model": "my_detectors:FarFromMedian", "model_path": str(tmp_path)})
+    assert config.model == "pca" and config.model_path is None
+    assert any(p.startswith("model_path: invalid value") and "can be written by someone other than root" in p
+               for p in config.problems), config.problems
+
+
+@root_only
+@pytest.mark.parametrize("model, reason", [("my_detectors:FailsToFit", "cannot fit this"),
+                                           ("my_detectors:NanScores", "not one finite number per row")])
+def test_a_class_that_fails_to_fit_or_scores_nan_falls_back_to_pca(model_path, model, reason):
+    config = parse_config({"model": model, "model_path": model_path})
+    assert config.problems == []
+    state, warnings = train(config, training_data())
+    assert len(warnings) == 1 and reason in warnings[0] and warnings[0].endswith("using pca instead")
+    assert len(state.bank.models) == 1  # the model runs, as the default
+
+
+@root_only
+def test_streaming_a_river_style_class_from_model_path(model_path):
+    config = parse_online({"model": "my_detectors:RunningDistance", "model_path": model_path,
+                           "model_args": {"alpha": 0.05}, "warmup_n": 20})
+    assert config.problems == []
+    bank, flagger = stream_bank(config)
+    detector = bank.models[0].detector
+    assert isinstance(detector, UserDetector) and detector.model.alpha == 0.05
+    run_stream(bank, flagger, 200)
+    assert bank.problems == [] and detector.failure_ is None and detector.model.mean
+
+
+@root_only
+def test_a_streaming_class_that_raises_is_said_once_and_replaced_by_zscore(model_path):
+    config = parse_online({"model": "my_detectors:FailsAfter", "model_path": model_path, "warmup_n": 20})
+    bank, flagger = stream_bank(config)
+    probabilities = run_stream(bank, flagger, 200)
+    assert bank.problems == ["model: my_detectors:FailsAfter of model 'app.x' failed (ZeroDivisionError: it "
+                             "broke); it uses the default zscore from now on"]
+    assert isinstance(bank.models[0].detector.fallback_, ZScoreDetector)
+    assert np.isfinite(probabilities[-50:]).all()  # and it keeps scoring
+
+
+@root_only
+def test_a_streaming_class_whose_constructor_fails_is_one_line(model_path):
+    config = parse_online({"model": "my_detectors:RunningDistance", "model_path": model_path,
+                           "model_args": {"beta": 1}})
+    bank, _ = stream_bank(config)
+    assert len(bank.problems) == 1 and "unexpected keyword argument 'beta'" in bank.problems[0]
+    assert bank.problems[0].endswith("1 models use the default zscore instead")
+    assert isinstance(bank.models[0].detector, ZScoreDetector)
+
+
+@root_only
+def test_saved_models_of_a_user_class_load_only_when_the_conf_names_it(model_path, tmp_path):
+    config = parse_config({"model": "my_detectors:FarFromMedian", "model_path": model_path})
+    state, _ = train(config, training_data())
+    log = Log()
+    StateStore(str(tmp_path / "state"), "job", log, config.model).save("f", state)
+    assert StateStore(str(tmp_path / "state"), "job", log, config.model).load("f") is not None
+    assert StateStore(str(tmp_path / "state"), "job", log).load("f") is None  # a conf that does not name it
+    assert "my_detectors.FarFromMedian is not allowed in a state file" in log.lines[-1]
+
+
+def stream_bank(config):
+    spec = FeatureSpec.from_config(config)
+    bank = StreamingBank(config, spec)
+    cols = tuple(Column(config.host, "app.x", f"d{i}") for i in range(2))
+    bank.replan([ModelSpec("app.x", cols)])
+    return bank, PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
+
+
+def run_stream(bank, flagger, n):
+    spec = bank.feature_spec
+    values = training_data(n + spec.window, 2)
+    features = spec.matrix(values)
+    probabilities = []
+    for row in features:
+        cycle = stream_cycle(bank, flagger, row, np.ones(2, dtype=bool))
+        probabilities.append(cycle.probabilities[0])
+    return np.array(probabilities)
