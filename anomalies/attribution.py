@@ -97,13 +97,16 @@ def streaming_parts(model, n_columns: int, levels: bool) -> tuple:
     """(per column of a streaming model (`anomalies_online.stream.StreamingModel`), its share of the newest
     sample's distance from the running statistics; its expected band from the running mean and variance of
     the level features, or None without them) for the sample it has just scored."""
-    standardizer = model.standardizer
     feature_columns = model.feature_index % n_columns
     shares = per_dimension(model.last_z_ ** 2, feature_columns, model.column_index)
-    if not levels:
-        return shares, None
-    level = slice(len(model.feature_index) - len(model.column_index), None)  # the last block: the levels
-    return shares, ExpectedBand.from_running(standardizer.mean_[level], standardizer.var_[level])
+    return shares, running_band(model) if levels else None
+
+
+def running_band(model) -> ExpectedBand:
+    """A streaming model's expected band per own column, from the running mean and variance of its level
+    features (the last block of its features: a model built with `include_levels`)."""
+    level = slice(len(model.feature_index) - len(model.column_index), None)
+    return ExpectedBand.from_running(model.standardizer.mean_[level], model.standardizer.var_[level])
 
 
 def format_number(value: float) -> str:

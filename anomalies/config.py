@@ -52,6 +52,9 @@ COMMON_DEFAULTS: Dict[str, Any] = {
     # (anomalies/user_models.py)
     "model_args": {},
     "model_path": None,
+    # a regex of chart ids whose expected value and band get a chart of their own, band_<chart> (off: ''; each
+    # one triples the dimensions; anomalies/band_charts.py)
+    "band_charts": "",
 }
 
 # The offline module's defaults: the common keys plus its model and training schedule.
@@ -109,13 +112,14 @@ class CommonConfig:
     save_state: bool
     model_args: Dict[str, Any]
     model_path: Optional[str]
+    band_charts: Optional["re.Pattern[str]"]
     problems: List[str] = field(default_factory=list)
 
     # Keys that change how a job runs, not what its models learn: saved models survive edits to them.
     RUNTIME_KEYS: ClassVar[FrozenSet[str]] = frozenset({
         "protocol", "username", "password", "tls_verify", "include_average_prob", "flags_threshold",
         "flags_min_n", "flags_window_n", "detection_direction", "min_dev_from_expected", "save_state",
-        "problems"})
+        "band_charts", "problems"})
 
     def deviation_rules(self, names: Sequence[str]) -> List[DeviationRule]:
         """The deviation rule of each model by name: a custom model's own keys, else the job's."""
@@ -287,6 +291,7 @@ COMMON_PARSERS: Dict[str, Callable[[Any], Any]] = {
     "save_state": _bool,
     "model_args": parse_model_args,
     "model_path": parse_model_path,
+    "band_charts": lambda v: re.compile(str(v)) if str(v).strip() else None,
 }
 
 _PARSERS: Dict[str, Callable[[Any], Any]] = {

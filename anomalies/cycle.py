@@ -27,11 +27,12 @@ class Logger(Protocol):
 
 @dataclass
 class CycleResult:
-    """What one cycle produced: values by dimension id, and dimensions to add or remove."""
+    """What one cycle produced: values by dimension id, dimensions to add or remove, and charts to add."""
 
     data: Dict[str, int]
     added: List[Tuple[str, list]] = field(default_factory=list)
     removed: List[Tuple[str, str]] = field(default_factory=list)
+    new_charts: List[Tuple[str, dict]] = field(default_factory=list)  # (chart id, python.d definition)
 
 
 def report_config_problems(config: CommonConfig, log: Logger) -> bool:

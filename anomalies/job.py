@@ -12,6 +12,7 @@ from . import charts
 from .config import Config, parse_config
 from .features import FeatureSpec, FeatureWindow
 from .attribution import RisingFlags, describe_flag, offline_shares
+from .band_charts import BandCharts
 from .deviation import hold_back, offline_judge
 from .flags import PersistenceFlagger
 from .health import JobHealth
@@ -65,6 +66,8 @@ class AnomaliesJob:
         self._trainer: Optional[threading.Thread] = None
         self._trained: Optional[TrainedState] = None
         self.training_warnings = RepeatFilter(log)
+        self.bands = BandCharts(self.config.band_charts, self.config.host, module)
+        self.band_values: Dict[str, int] = {}
         self.history_gate = HistoryGate(self.source, self.config.host, self.config.history_needed_secs(), log,
                                         RETRY_TRAINING_EVERY_N)
 
@@ -182,6 +185,8 @@ class AnomaliesJob:
         self.dimension_ids = {chart: [charts.dimension_id(name, chart) for name in state.bank.names]
                               for chart in charts.MODEL_CHARTS}
         self.state = state
+        result.new_charts.extend(self.bands.plan(state.columns))
+        self.band_values = self.bands.values(state.band)  # constant until the next training
         self.deviation_rules = self.config.deviation_rules(state.bank.names)
         self.hold_cycles = 0 if restored else self.config.train_no_prediction_n
 
@@ -246,8 +251,10 @@ class AnomaliesJob:
         active = int(cycle.complete.sum())
         untrained = max(0, (state.planned or 0) - len(bank.names))
         self.model_counts = (active, len(bank.names) - active, 0, untrained)
-        return chart_values(self.dimension_ids, cycle.complete, levels, flags, cycle.normalized,
+        data = chart_values(self.dimension_ids, cycle.complete, levels, flags, cycle.normalized,
                             self.config.include_average_prob)
+        data.update(self.band_values)
+        return data
 
     def _explain(self, model, feature_row: np.ndarray, row: np.ndarray) -> None:
         """One log line naming what drives a model whose flag just rose (a failure only costs the line)."""

@@ -12,6 +12,7 @@ import numpy as np
 
 from anomalies import charts
 from anomalies.attribution import RisingFlags, describe_flag, streaming_parts
+from anomalies.band_charts import BandCharts, streaming_band
 from anomalies.deviation import hold_back, streaming_judge
 from anomalies.child_process import call_in_child
 from anomalies.cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
@@ -62,6 +63,9 @@ class OnlineJob:
         self.plan_warnings = RepeatFilter(log)
         self._warm_starter: Optional[threading.Thread] = None
         self._warm_start_done = self.config.warm_start_secs == 0
+        # band charts need the level features the running band is read from
+        self.bands = BandCharts(self.config.band_charts if self.feature_spec.levels else None, self.config.host,
+                                module)
 
     def chart_definitions(self) -> Tuple[List[str], Dict[str, dict]]:
         c = self.config
@@ -97,6 +101,7 @@ class OnlineJob:
         self.dimension_ids = {chart: [charts.dimension_id(name, chart) for name in self.bank.names]
                               for chart in charts.MODEL_CHARTS}
         self.deviation_rules = self.config.deviation_rules(self.bank.names)
+        result.new_charts.extend(self.bands.plan(self.bank.columns))
         if self.bank.columns != old_columns:
             self.gatherer = RowGatherer(self.bank.columns)
             self.window = FeatureWindow(self.feature_spec, np.empty((0, len(self.bank.columns))))
@@ -220,6 +225,9 @@ class OnlineJob:
                              int((cycle.complete & ~shown).sum()), 0)
         result.data = chart_values(self.dimension_ids, shown, levels, flags, cycle.normalized,
                                    self.config.include_average_prob, (cycle.complete & ~warm).sum() / learning)
+        if self.bands.charts:
+            result.data.update(self.bands.values(streaming_band(self.bank.models, self.bands.charts,
+                                                                len(self.bank.columns))))
         return result
 
     def _explain(self, model: StreamingModel, row: np.ndarray) -> None:

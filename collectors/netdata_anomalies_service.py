@@ -59,6 +59,11 @@ def service_class(job_path, module, chart_module):
         def update(self, interval):
             result = self.job.collect()
             self.data = result.data
+            for chart_id, definition in result.new_charts:
+                if chart_id not in self.charts:
+                    chart = self.charts.add_chart([chart_id] + definition['options'])
+                    for line in definition['lines']:
+                        chart.add_dimension(line)
             for chart_id, dimension in result.added:
                 if chart_id in self.charts and dimension[0] not in self.charts[chart_id]:
                     self.charts[chart_id].add_dimension(dimension)

@@ -32,6 +32,7 @@ def job(name, host, extra=""):
 def run(agent, tmp_path_factory):
     config = job("local", agent.host, "  charts_regex: 'system\\.(cpu|load|ram|net|io)'\n"
                                       "  train_every_n: 25\n"
+                                      "  band_charts: 'system\\.ram'\n"
                                       "  custom_models:\n"
                                       "    - name: 'cpu_load'\n"
                                       "      dimensions: 'system.cpu|user,system.cpu|system,system.load|load1'\n")
@@ -63,6 +64,17 @@ def test_three_charts_with_upstream_contexts_and_dimension_names(run):
     rate = run.values["anomalies_local.anomaly_rate"]
     assert all(0 <= v <= 10000 for values in rate.values() for v in values)
     assert rate["warming_up"][0] == 10000 and rate["warming_up"][-1] == 0 and len(rate["anomaly_rate"]) >= 20
+
+
+def test_a_band_chart_for_the_chart_band_charts_names(run):
+    chart = "anomalies_local.band_system_ram"
+    assert run.charts[chart]["context"] == "anomalies.band"
+    assert {"system.ram|used|expected", "system.ram|used|low", "system.ram|used|high"} <= set(run.dimensions[chart])
+    values = run.values[chart]
+    assert len(values["system.ram|used|expected"]) >= 10
+    low, expected, high = (values[f"system.ram|used|{part}"][-1] for part in ("low", "expected", "high"))
+    assert 0 < low <= expected <= high  # MiB x100
+    assert not [c for c in run.charts if c.startswith("anomalies_local.band_") and c != chart]
 
 
 def test_values_are_in_range_every_cycle(run):
