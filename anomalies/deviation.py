@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Which flags a user wants: with `detection_direction` and `min_dev_from_expected` (vmanomaly's keys), a
-flag stands only while a dimension driving it (`attribution.MIN_SHARE` of the score, or the largest share)
-is on the allowed side of its expected value and farther from it than the minimum. A dip in CPU use, or a
-0.1% wobble of a counter, is then no anomaly. A flag held back leaves the model's level just under the flag
-line, so the charts still say "flagged exactly when the level is at 100 or more"."""
+flag rises only when a dimension driving it (`attribution.MIN_SHARE` of the score, or the largest share)
+is on the allowed side of its expected value and farther from it than the minimum; once up, it stays while
+the model stays flagged (judging every cycle would cut one anomaly into several alerts as its drivers
+wobble). A dip in CPU use, or a 0.1% wobble of a counter, is then no anomaly. A flag held back leaves the
+model's level just under the flag line, so the charts still say "flagged exactly when the level is at 100
+or more"."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -73,22 +75,35 @@ def parse_min_dev(value: Any) -> Tuple[float, bool]:
     return (number / 100.0 if relative else number), relative
 
 
-def hold_back(flags: np.ndarray, levels: np.ndarray, rules: Sequence[DeviationRule],
+class DeviationGate:
+    """The deviation rules applied to a job's flags, cycle after cycle: a model's flag is judged when it
+    rises (and, while held back, every cycle after, so it stands once its deviation is allowed); a flag
+    that stands stays up as long as the model is flagged."""
+
+    def __init__(self):
+        self.standing_: Set[str] = set()  # models whose flag was allowed and has been up since
+
+    def apply(self, names: Sequence[str], flags: np.ndarray, levels: np.ndarray, rules: Sequence[DeviationRule],
               allowed: Callable[[int], bool]) -> Tuple[np.ndarray, np.ndarray]:
-    """The flags and levels of one cycle with the flags of models whose rule does not allow their deviation
-    (`allowed(i)`, asked only for flagged models with a rule that is not open) taken down, their levels
-    just under the flag line."""
-    flags, levels = np.array(flags, dtype=bool), np.array(levels, dtype=np.float64)
-    for i in np.flatnonzero(flags):
-        if not rules[i].is_open and not allowed(int(i)):
-            flags[i] = False
-            levels[i] = min(levels[i], HELD_BACK_LEVEL)
-    return flags, levels
+        """The flags and levels of one cycle with the flags held back that `allowed(i)` (asked only for
+        flagged models with a rule that is not open and no standing flag) refuses, their levels just
+        under the flag line."""
+        flags, levels = np.array(flags, dtype=bool), np.array(levels, dtype=np.float64)
+        standing = set()
+        for i in np.flatnonzero(flags):
+            name = names[i]
+            if rules[i].is_open or name in self.standing_ or allowed(int(i)):
+                standing.add(name)
+            else:
+                flags[i] = False
+                levels[i] = min(levels[i], HELD_BACK_LEVEL)
+        self.standing_ = standing
+        return flags, levels
 
 
 def offline_judge(models: Sequence, rules: Sequence[DeviationRule], band: Optional[ExpectedBand], n_columns: int,
                   feature_row: np.ndarray, row: np.ndarray) -> Callable[[int], bool]:
-    """`allowed` for `hold_back` over offline models (`scoring.TrainedModel`) scored on `feature_row`, the
+    """`allowed` for `DeviationGate.apply` over offline models (`scoring.TrainedModel`) scored on `feature_row`, the
     raw `row` of all `n_columns` columns, with the training window's `band` (None, in states saved before
     bands existed: every flag stands)."""
     def allowed(i: int) -> bool:
@@ -103,7 +118,7 @@ def offline_judge(models: Sequence, rules: Sequence[DeviationRule], band: Option
 
 def streaming_judge(models: Sequence, rules: Sequence[DeviationRule], n_columns: int, levels: bool,
                     row: np.ndarray) -> Callable[[int], bool]:
-    """`allowed` for `hold_back` over streaming models (`anomalies_online.stream.StreamingModel`) that have
+    """`allowed` for `DeviationGate.apply` over streaming models (`anomalies_online.stream.StreamingModel`) that have
     just scored the raw `row`; without level features there is no expected value, and every flag stands."""
     def allowed(i: int) -> bool:
         model = models[i]

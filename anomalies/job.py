@@ -13,7 +13,7 @@ from .config import Config, parse_config
 from .features import FeatureSpec, FeatureWindow
 from .attribution import RisingFlags, describe_flag, offline_shares
 from .band_charts import BandCharts
-from .deviation import hold_back, offline_judge
+from .deviation import DeviationGate, offline_judge
 from .flags import PersistenceFlagger
 from .health import JobHealth
 from .cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
@@ -62,6 +62,7 @@ class AnomaliesJob:
         self.reader = LatestReader(self.source, log, self.health)
         self.pauses = PauseReporter(log)
         self.rising = RisingFlags()
+        self.gate = DeviationGate()
         self.model_counts: Optional[Tuple[int, int, int, int]] = None  # active, paused, warming up, untrained
         self._trainer: Optional[threading.Thread] = None
         self._trained: Optional[TrainedState] = None
@@ -244,7 +245,7 @@ class AnomaliesJob:
         cycle = score_cycle(bank, self.flagger, feature_row, np.isfinite(row))
         self.pauses.update(bank.names, cycle.complete)
         state = self.state
-        flags, levels = hold_back(cycle.flags, cycle.levels, self.deviation_rules, offline_judge(
+        flags, levels = self.gate.apply(bank.names, cycle.flags, cycle.levels, self.deviation_rules, offline_judge(
             bank.models, self.deviation_rules, state.band, len(state.columns), feature_row, row))
         for i in self.rising.update(bank.names, flags):
             self._explain(bank.models[i], feature_row, row)

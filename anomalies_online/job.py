@@ -13,7 +13,7 @@ import numpy as np
 from anomalies import charts
 from anomalies.attribution import RisingFlags, describe_flag, streaming_parts
 from anomalies.band_charts import BandCharts, streaming_band
-from anomalies.deviation import hold_back, streaming_judge
+from anomalies.deviation import DeviationGate, streaming_judge
 from anomalies.child_process import call_in_child
 from anomalies.cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
                              report_config_problems, warming_values)
@@ -54,6 +54,7 @@ class OnlineJob:
         self.reader = LatestReader(self.source, log, self.health)
         self.pauses = PauseReporter(log)
         self.rising = RisingFlags()
+        self.gate = DeviationGate()
         self.model_counts: Optional[Tuple[int, int, int, int]] = None  # active, paused, warming up, untrained
         self.gatherer: Optional[RowGatherer] = None
         self.window: Optional[FeatureWindow] = None
@@ -210,8 +211,9 @@ class OnlineJob:
             return result
         cycle = stream_cycle(self.bank, self.flagger, feature_row, np.isfinite(row))
         self.pauses.update(self.bank.names, cycle.complete)
-        flags, levels = hold_back(cycle.flags, cycle.levels, self.deviation_rules, streaming_judge(
-            self.bank.models, self.deviation_rules, len(self.bank.columns), self.feature_spec.levels, row))
+        judge = streaming_judge(self.bank.models, self.deviation_rules, len(self.bank.columns),
+                                self.feature_spec.levels, row)
+        flags, levels = self.gate.apply(self.bank.names, cycle.flags, cycle.levels, self.deviation_rules, judge)
         for i in self.rising.update(self.bank.names, flags):
             self._explain(self.bank.models[i], row)
         if self._save_due():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from anomalies.config import parse_config
-from anomalies.deviation import HELD_BACK_LEVEL, DeviationRule, hold_back, parse_direction, parse_min_dev
+from anomalies.deviation import HELD_BACK_LEVEL, DeviationGate, DeviationRule, parse_direction, parse_min_dev
 from anomalies_online.job import OnlineJob
 from fake_netdata import FakeNetdata, wave
 from test_job import RecordingLog, scoring_job
@@ -44,10 +44,26 @@ def test_the_keys_parse_or_name_the_problem():
 def test_held_back_flags_leave_their_level_under_the_flag_line():
     asked = []
     rules = [DeviationRule(), DeviationRule("above"), DeviationRule("below")]
-    flags, levels = hold_back(np.array([True, True, True]), np.array([150.0, 180.0, 130.0]), rules,
-                              lambda i: asked.append(i) or i == 1)
+    flags, levels = DeviationGate().apply(["a", "b", "c"], np.array([True, True, True]),
+                                          np.array([150.0, 180.0, 130.0]), rules, lambda i: asked.append(i) or i == 1)
     assert flags.tolist() == [True, True, False] and levels.tolist() == [150.0, 180.0, HELD_BACK_LEVEL]
     assert asked == [1, 2]  # an open rule is never asked
+
+
+def test_a_flag_is_judged_when_it_rises_and_stands_while_the_model_stays_flagged():
+    gate, rules = DeviationGate(), [DeviationRule("above")]
+    verdicts = iter([True, False, False])  # allowed at its rise, then its driver wobbles below expected
+    asked = []
+
+    def allowed(i):
+        asked.append(i)
+        return next(verdicts)
+
+    up = [gate.apply(["m"], np.array([True]), np.array([150.0]), rules, allowed)[0][0] for _ in range(3)]
+    assert up == [True, True, True] and asked == [0]  # one alert, not three
+    gate.apply(["m"], np.array([False]), np.array([50.0]), rules, allowed)  # the model's flag falls
+    assert not gate.apply(["m"], np.array([True]), np.array([150.0]), rules, allowed)[0][0]  # judged anew
+    assert asked == [0, 0]
 
 
 CHARTS = {"system.cpu": {"user": wave(60, 10, 20), "system": wave(45, 2, 5)},

@@ -44,7 +44,12 @@
             + 'warns after an hour), and how long the latest read from the agent took.',
         health_errors: 'Reads from the agent and trainings that failed in the last minute (the python.d log '
             + 'says why).',
-        health_rows: 'Rows (seconds) of the last training window.'
+        health_rows: 'Rows (seconds) of the last training window.',
+        band: 'The expected value of each dimension of a chart named by <code>band_charts</code>, and its band of '
+            + 'usual values (<b>low</b> to <b>high</b>), in the chart\'s own units: offline the median and middle '
+            + '95% of the training window, streaming the running mean &plusmn; 2 standard deviations. A value '
+            + 'outside the band is unusual for that dimension on its own; the models judge the dimensions '
+            + 'together.'
     };
     ['anomalies', 'anomalies_online'].forEach(function (module) {
         Object.keys(info).forEach(function (chart) {

@@ -17,7 +17,7 @@ from anomalies.columns import Column
 from anomalies.config import Config
 from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
-from anomalies.deviation import hold_back, offline_judge
+from anomalies.deviation import DeviationGate, offline_judge
 from anomalies.models import PcaScorer, PyodScorer, fit_scorer
 from anomalies.planning import ModelSpec
 from anomalies.scoring import ModelBank, TrainedModel, score_cycle
@@ -87,6 +87,7 @@ class CollectorDetector:
         self.outputs: List[Output] = [(name, view) for name in rules for view in self.view_names]
         self.feature_spec = FeatureSpec.from_config(config)
         self.flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
+        self.gate = DeviationGate()
         self.window = None
         self.banks: Dict[str, ModelBank] = {}  # rule -> its models
         self.warnings: List[str] = []
@@ -143,7 +144,7 @@ class CollectorDetector:
             if feature_row is not None and bank.names:
                 given.raw = raw_rows[i] if raw_rows is not None else bank.raw_scores(feature_row)
                 cycle = score_cycle(given, self.flagger, feature_row, fresh[i])
-                flag[i], _ = hold_back(cycle.flags, cycle.levels, self.deviation_rules, offline_judge(
+                flag[i], _ = self.gate.apply(bank.names, cycle.flags, cycle.levels, self.deviation_rules, offline_judge(
                     bank.models, self.deviation_rules, self.band, len(self.columns), feature_row, rows[i]))
                 probability[i] = cycle.probabilities / 100.0
         return probability, flag

@@ -14,7 +14,7 @@ from typing import Dict
 
 import numpy as np
 
-from anomalies.deviation import hold_back, streaming_judge
+from anomalies.deviation import DeviationGate, streaming_judge
 from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
 from anomalies_online.config import OnlineConfig, parse_config
@@ -49,12 +49,13 @@ def replay_online(series: Series, names: list, settings: Dict):
     probability = np.zeros((len(series.test), len(bank.names)))
     flag = np.zeros((len(series.test), len(bank.names)), dtype=bool)
     rules = config.deviation_rules(bank.names)
+    gate = DeviationGate()
     for t, row in enumerate(series.test):
         feature_row = window.push(row)
         if feature_row is None:
             continue
         cycle = stream_cycle(bank, flagger, feature_row, np.isfinite(row))
-        flags, _ = hold_back(cycle.flags, cycle.levels, rules, streaming_judge(
+        flags, _ = gate.apply(bank.names, cycle.flags, cycle.levels, rules, streaming_judge(
             bank.models, rules, len(bank.columns), feature_spec.levels, row))
         scored = np.array(cycle.complete) & np.isfinite(cycle.probabilities)
         probability[t, scored] = cycle.probabilities[scored] / 100.0
