@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from evaluation import netdata_ml  # noqa: E402
 from evaluation.detectors import SERVER, CollectorDetector  # noqa: E402
 from evaluation.metrics import GRACE_ROWS, score_series  # noqa: E402
-from evaluation.sweep import persistent_flags  # noqa: E402
+from evaluation.sweep import hysteresis_flags, persistent_flags, suppressed_flags  # noqa: E402
 
 from anomalies.config import parse_config  # noqa: E402
 from anomalies.features import FeatureSpec  # noqa: E402
@@ -188,3 +188,16 @@ def test_netdata_kmeans_keeps_the_last_models_and_skips_constant_windows():
 def test_netdata_kmeans_starts_with_the_trainings_of_an_agent_running_since_the_first_row(offset, window, every,
                                                                                           ends):
     assert netdata_ml.pretraining_ends(offset, window, every) == ends
+
+
+def test_a_hysteresis_flag_is_raised_at_the_flag_rule_and_cleared_only_below_the_lower_one():
+    p = np.array([0.5, 0.995, 0.9995, 0.9995, 0.9995, 0.995, 0.995, 0.5, 0.5, 0.5, 0.5, 0.5, 0.995])
+    assert persistent_flags(p, 99.9, 3, 5).astype(int).tolist() == [0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+    # raised where the 99.9 rule holds, kept while 3 of the last 5 are >= 99; the late 0.995 raises nothing
+    assert hysteresis_flags(p, 99.9, 3, 5, 99.0).astype(int).tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0]
+
+
+def test_suppression_drops_a_flag_up_for_half_of_the_window():
+    flags = np.array([1] * 10 + [0] * 10 + [1] * 3, dtype=bool)
+    kept = suppressed_flags(flags, 8)
+    assert kept.astype(int).tolist() == [1, 1, 1] + [0] * 17 + [1, 1, 1]  # suppressed from the 4th of 8

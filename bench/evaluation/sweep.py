@@ -27,6 +27,62 @@ def persistent_flags(probability: np.ndarray, threshold: float, min_n: int, wind
     return counts >= min_n
 
 
+def hysteresis_flags(probability: np.ndarray, threshold: float, min_n: int, window_n: int,
+                     clear_threshold: float) -> np.ndarray:
+    """Separate raise and clear rules: a flag is raised by the persistence rule at `threshold` and stays up
+    until the same rule at the lower `clear_threshold` no longer holds."""
+    raised = persistent_flags(probability, threshold, min_n, window_n)
+    holding = persistent_flags(probability, clear_threshold, min_n, window_n) | raised
+    flags = np.zeros(len(raised), dtype=bool)
+    edges = np.diff(np.concatenate([[0], holding.astype(np.int8), [0]]))
+    for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+        first = np.flatnonzero(raised[start:end])
+        if len(first):
+            flags[start + first[0]:end] = True
+    return flags
+
+
+def suppressed_flags(flags: np.ndarray, window_rows: int, share: float = 0.5) -> np.ndarray:
+    """Netdata's suppression: a flag is dropped while the model has been flagged on at least `share` of the
+    last `window_rows` rows (a chart that is "anomalous" for a quarter of an hour is its new normal)."""
+    flags = np.asarray(flags, dtype=bool)
+    window_rows = max(1, int(window_rows))
+    counts = np.convolve(flags.astype(np.int32), np.ones(window_rows, dtype=np.int32))[:len(flags)]
+    return flags & (counts < share * window_rows)
+
+
+RULE_VARIANTS = ("as configured", "hysteresis: clear below 99", "hysteresis: clear below 99.5",
+                 "suppressed when flagged half of 15 min", "hysteresis 99 and suppression")
+SUPPRESSION_S = 900
+
+
+def variant_flags(variant: str, probability: np.ndarray, rule: Tuple[float, int, int],
+                  interval_s: float) -> np.ndarray:
+    """The flags of one of RULE_VARIANTS over one series' probabilities, around the persistence `rule`."""
+    threshold, min_n, window_n = rule
+    if variant.startswith("hysteresis"):
+        clear = 99.5 if "99.5" in variant else 99.0
+        flags = hysteresis_flags(probability, threshold, min_n, window_n, clear)
+    else:
+        flags = persistent_flags(probability, threshold, min_n, window_n)
+    if "suppress" in variant:
+        flags = suppressed_flags(flags, round(SUPPRESSION_S / interval_s))
+    return flags
+
+
+def variants_table(series: Sequence, probabilities: Sequence[np.ndarray], rule: Tuple[float, int, int]) -> str:
+    """Markdown: event F1, found, false alarms and normal time flagged of each rule variant."""
+    lines = ["| flag rule | event F1 | found/events | false alarms | normal flagged % | flagged after events (min) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for variant in RULE_VARIANTS:
+        scores = [score_series(s.dataset, s.name, s.labels, p, variant_flags(variant, p, rule, s.interval_s),
+                               s.interval_s) for s, p in zip(series, probabilities)]
+        a = aggregate(scores)
+        lines.append(f"| {variant} | {a.f1:.3f} | {a.found}/{a.events} | {a.false_alarms} | "
+                     f"{100 * a.normal_flagged_share:.3f} | {a.after_events_minutes:.1f} |")
+    return "\n".join(lines)
+
+
 def agreement(results: Iterable[Tuple[np.ndarray, np.ndarray]], threshold: float, min_n: int,
               window_n: int) -> float:
     """Share of rows where the re-applied rule gives the replay's own flag, over (probability, flags)."""
