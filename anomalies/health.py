@@ -4,8 +4,9 @@
 - `health_models`: models active (scored this cycle), paused (an input has no value), warming up (not
   ready yet), untrained (planned, but their training window could not fit them);
 - `health_times`: the last training's duration, seconds since it, seconds a training has been due without
-  succeeding (0 when none is due; trainings that keep failing make it grow), and the latency of the
-  latest read from the agent;
+  succeeding (0 when none is due; trainings that keep failing make it grow), the latency of the latest
+  read from the agent, and how long the job's whole update took (read, features, scoring, flags, charts:
+  the update less the read is the job's own work);
 - `health_errors`: failed reads and failed trainings, per minute;
 - `health_rows`: the rows of the last training window.
 """
@@ -31,11 +32,12 @@ def definitions(context_prefix: str, family: str) -> Dict[str, dict]:
         chart(HEALTH_MODELS, "Collector health: models active, paused, warming up and untrained", "models",
               "stacked", [[f"models_{state}", state.replace("_", " "), "absolute"] for state in MODEL_STATES]),
         chart(HEALTH_TIMES, "Collector health: last training, time since it, training overdue, latency of the "
-                            "latest read", "seconds", "line",
+                            "latest read, duration of the update", "seconds", "line",
               [["last_training", "last training", "absolute", 1, TIME_DIVISOR],
                ["since_training", "since training", "absolute", 1, TIME_DIVISOR],
                ["training_overdue", "training overdue", "absolute", 1, TIME_DIVISOR],
-               ["read_latency", "read latency", "absolute", 1, TIME_DIVISOR]]),
+               ["read_latency", "read latency", "absolute", 1, TIME_DIVISOR],
+               ["update_time", "update", "absolute", 1, TIME_DIVISOR]]),
         chart(HEALTH_ERRORS, "Collector health: failed reads and trainings in the last minute", "errors/min",
               "line", [["read_errors", "read", "absolute"], ["training_errors", "training", "absolute"]]),
         chart(HEALTH_ROWS, "Collector health: rows of the last training window", "rows", "line",
@@ -55,6 +57,7 @@ class JobHealth:
     def __init__(self, clock=time.monotonic):
         self.clock = clock
         self.read_latency_s: Optional[float] = None
+        self.update_s: Optional[float] = None
         self.training_s: Optional[float] = None
         self.training_rows: Optional[int] = None
         self.trained_at: Optional[float] = None
@@ -67,6 +70,10 @@ class JobHealth:
         self.read_latency_s = seconds
         if failed:
             self.read_errors_.append(self.clock())
+
+    def updated(self, seconds: float) -> None:
+        """The job's update (this cycle) took `seconds`, its read included."""
+        self.update_s = seconds
 
     def training_due(self) -> None:
         """A training is due and starts (overdue counts from the first such start until one succeeds)."""
@@ -92,6 +99,7 @@ class JobHealth:
         data = {} if models is None else {f"models_{state}": int(count) for state, count in zip(MODEL_STATES, models)}
         data.update(read_errors=len(self.read_errors_), training_errors=len(self.training_errors_))
         for key, seconds in (("last_training", self.training_s), ("read_latency", self.read_latency_s),
+                             ("update_time", self.update_s),
                              ("since_training", None if self.trained_at is None else now - self.trained_at),
                              ("training_overdue", 0.0 if self.due_since is None else now - self.due_since)):
             if seconds is not None:

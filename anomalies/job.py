@@ -206,7 +206,9 @@ class AnomaliesJob:
     def collect(self) -> CycleResult:
         """One update cycle: start or finish training as due, read the latest values, score; then the
         job's own health."""
+        started = time.monotonic()
         result = self._collect()
+        self.health.updated(time.monotonic() - started)
         result.data.update(self.health.values(self.model_counts))
         return result
 

@@ -184,7 +184,9 @@ class OnlineJob:
     def collect(self) -> CycleResult:
         """One update cycle: look for new charts when due, read the newest values, score and learn them;
         then the job's own health."""
+        started = time.monotonic()
         result = self._collect()
+        self.health.updated(time.monotonic() - started)
         result.data.update(self.health.values(self.model_counts))
         return result
 

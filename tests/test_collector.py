@@ -96,6 +96,7 @@ def test_the_job_draws_its_own_health(run):
     assert models["models_active"][-1] >= 4 and models["models_paused"][-1] == 0  # 3 charts and a custom model
     times = run.values["anomalies_local.health_times"]
     assert 0 < times["last_training"][-1] < 30_000 and 0 < times["read_latency"][-1] < 1_000  # ms
+    assert times["read_latency"][-1] <= times["update_time"][-1] < 1_000  # the update holds the read
     assert run.values["anomalies_local.health_rows"]["training_rows"][-1] > 0
     assert set(run.values["anomalies_local.health_errors"]["read_errors"]) == {0}
 

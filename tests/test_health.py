@@ -55,6 +55,7 @@ def test_the_offline_job_counts_its_models_trainings_and_failed_reads():
         job, data = scoring_job(fake, log)
         assert (data["models_active"], data["models_paused"], data["models_untrained"]) == (2, 0, 0)
         assert data["training_rows"] >= 100 and data["last_training"] > 0 and data["read_latency"] > 0
+        assert data["update_time"] >= data["read_latency"]  # the update holds the read
         charts["system.load"]["load1"] = lambda t: None
         data = job.collect().data
         assert (data["models_active"], data["models_paused"]) == (1, 1)

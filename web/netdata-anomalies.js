@@ -41,7 +41,8 @@
             + 'training window could not fit them, e.g. constant charts).',
         health_times: 'The duration of the last training (streaming: of the warm start), the time since it, how '
             + 'long a training has been due without one succeeding (the alert <code>anomalies_training_overdue</code> '
-            + 'warns after an hour), and how long the latest read from the agent took.',
+            + 'warns after an hour), how long the latest read from the agent took, and how long the job\'s whole '
+            + 'update took (less the read: its own work).',
         health_errors: 'Reads from the agent and trainings that failed in the last minute (the python.d log '
             + 'says why).',
         health_rows: 'Rows (seconds) of the last training window.',
