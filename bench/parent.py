@@ -8,8 +8,10 @@ all its charts to the parent. For each count N, the first N children are streame
 its own `python.d.plugin <module> debug trace nolock` against the parent with one job per child
 (`host: <parent>/host/<child>`, `charts_regex: '.*'`, defaults otherwise) for --seconds. Per module and N:
 models and dimensions modelled, the median run_time of the jobs (each job is a thread of the plugin; after
-the first --skip cycles), their sum (the plugin's work per second), and the peak RSS of the plugin with its
-children. Prints a markdown table and writes it to bench/out/parent-<date>.md.
+the first --skip cycles), their sum (the plugin's work per second), the cycles each job completed (of
+--seconds), where a job's time goes (its own health chart: the read from the parent, and the rest of its
+update, i.e. features, scoring and charts, both timed inside the job), and the peak RSS of the plugin with
+its children. Prints a markdown table and writes it to bench/out/parent-<date>.md.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
@@ -43,6 +45,28 @@ def per_job(run: Run, skip: int) -> Dict[str, dict]:
         runtimes.setdefault(job, []).append(ms)
     return {name: {"median": statistics.median(values[skip:]) if values[skip:] else None,
                    "cycles": len(values[skip:])} for name, values in runtimes.items()}
+
+
+def health_medians(run: Run, skip: int) -> Dict[str, float]:
+    """Over all jobs, the medians (ms, after each job's first `skip` values) of the read latency and of the
+    update less the read, from the jobs' own `health_times` charts."""
+    values: Dict[Tuple[str, str], List[int]] = {}
+    job = None
+    for line in run.lines:
+        if line.startswith("BEGIN "):
+            chart = line.split()[1].strip("'")
+            job = chart.rsplit(".", 1)[0] if chart.endswith(".health_times") else None
+        elif job and line.startswith("SET "):
+            fields = line.split()
+            values.setdefault((job, fields[1].strip("'")), []).append(int(fields[3]))
+    read, own = [], []
+    for (name, dim), series in values.items():
+        if dim == "read_latency":
+            update = values.get((name, "update_time"), [])
+            pairs = list(zip(series, update))[skip:]
+            read += [r for r, _ in pairs]
+            own += [u - r for r, u in pairs]
+    return {"read": statistics.median(read) if read else None, "own": statistics.median(own) if own else None}
 
 
 def models_of(run: Run) -> int:
@@ -96,9 +120,12 @@ def main() -> int:
                 job_figures = per_job(run, args.skip)
                 medians = [f["median"] for f in job_figures.values() if f["median"] is not None]
                 models = models_of(run)
+                inside = health_medians(run, args.skip)
+                cycles = [f["cycles"] + args.skip for f in job_figures.values()]
                 rows.append(dict(module=module, children=count, dims=dims, models=models,
                                  jobs=len(job_figures), median=statistics.median(medians) if medians else None,
                                  worst=max(medians) if medians else None, total=sum(medians) if medians else None,
+                                 fewest=min(cycles) if cycles else None, read=inside["read"], own=inside["own"],
                                  peak_mib=run.peak_kib / 1024))
                 cycle.log(f"{module}, {count} children: {rows[-1]}")
     finally:
@@ -111,12 +138,14 @@ def main() -> int:
              f"{args.seconds} s per run, medians after the first {args.skip} cycles; load average "
              f"{os.getloadavg()[0]:.2f} at the end; {cycle.repo_revision()}.", "",
              "| module | children | dimensions streamed | models | median ms per job | slowest job ms | "
-             "sum of job medians ms per cycle | peak RSS MiB (plugin + children) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "sum of job medians ms per cycle | fewest cycles of a job (of the run's seconds) | median read ms | "
+             "median own work ms (update less read) | peak RSS MiB (plugin + children) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     fmt = lambda value: "n/a" if value is None else f"{value:.1f}"  # noqa: E731
     for r in rows:
         lines.append(f"| {r['module']} | {r['children']} | {r['dims']} | {r['models']} | {fmt(r['median'])} | "
-                     f"{fmt(r['worst'])} | {fmt(r['total'])} | {fmt(r['peak_mib'])} |")
+                     f"{fmt(r['worst'])} | {fmt(r['total'])} | {r['fewest']} of {args.seconds} | {fmt(r['read'])} | "
+                     f"{fmt(r['own'])} | {fmt(r['peak_mib'])} |")
     cycle.publish(lines, args.out_dir, "parent", workdir)
     return 0
 
