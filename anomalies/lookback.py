@@ -79,6 +79,7 @@ class LookBack:
     models: List[ModelOutcome]
     changes: List[ChangePoint]
     warnings: List[str] = field(default_factory=list)
+    excess_: Optional[np.ndarray] = field(default=None, init=False, repr=False)
 
     def ranked_models(self) -> List[ModelOutcome]:
         """Models by anomaly rate, then peak probability (the most unusual first)."""
@@ -86,13 +87,16 @@ class LookBack:
 
     def band_excess(self) -> np.ndarray:
         """Per column, its largest distance outside the reference band during the window, in band widths
-        (0 if it stayed inside)."""
+        (0 if it stayed inside); computed once, on the first call (the ranking and every plot ask for it)."""
+        if self.excess_ is not None:
+            return self.excess_
         values = self.window.values
         width = self.band.high - self.band.low
         width = np.where(width > 0, width, np.maximum(np.abs(self.band.expected) * 0.01, 1e-9))
         with np.errstate(invalid="ignore"):
             outside = np.maximum(values - self.band.high, self.band.low - values) / width
-        return np.nan_to_num(np.nanmax(np.maximum(outside, 0.0), axis=0, initial=0.0), nan=0.0)
+        self.excess_ = np.nan_to_num(np.nanmax(np.maximum(outside, 0.0), axis=0, initial=0.0), nan=0.0)
+        return self.excess_
 
     def dimension_rates(self) -> np.ndarray:
         """Per column, the share of the window's rows its model was flagged for, weighted by that column's part

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +19,6 @@ from anomalies_online.detectors import UserDetector, ZScoreDetector
 from anomalies_online.stream import StreamingBank, stream_cycle
 from anomalies.flags import PersistenceFlagger
 
-HERE = Path(__file__).resolve().parent
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="a model_path must belong to root")
 
 
@@ -34,19 +30,6 @@ class Log:
         self.lines.append(" ".join(map(str, msg)))
 
     warning = error = debug = info
-
-
-@pytest.fixture(scope="module")
-def model_path():
-    """A directory only root can write (under /opt: no world-writable directory above it), holding the
-    README's example classes."""
-    if os.geteuid() != 0:
-        pytest.skip("a model_path must belong to root")
-    directory = Path(tempfile.mkdtemp(prefix="na-models-", dir="/opt"))
-    os.chmod(directory, 0o755)
-    shutil.copy(HERE / "user_models" / "my_detectors.py", directory / "my_detectors.py")
-    yield str(directory)
-    shutil.rmtree(directory)
 
 
 def training_data(rows=600, columns=3, seed=0):

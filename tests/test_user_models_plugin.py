@@ -5,10 +5,6 @@ class that cannot be used (one log line, the job serves the default)."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
-
 import pytest
 
 from agent import NetdataAgent
@@ -16,7 +12,6 @@ from plugin import run_plugin
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="a model_path must belong to root")]
-HERE = Path(__file__).resolve().parent
 HISTORY_S = 60
 
 
@@ -26,15 +21,6 @@ def agent(tmp_path_factory):
     node.wait_for_history(HISTORY_S)
     yield node
     node.stop()
-
-
-@pytest.fixture(scope="module")
-def model_path():
-    directory = Path(tempfile.mkdtemp(prefix="na-models-", dir="/opt"))
-    os.chmod(directory, 0o755)
-    shutil.copy(HERE / "user_models" / "my_detectors.py", directory / "my_detectors.py")
-    yield str(directory)
-    shutil.rmtree(directory)
 
 
 def job(name, host, model, extra=""):
