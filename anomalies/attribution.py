@@ -5,7 +5,9 @@ which direction it moved. Computed only when a flag rises, so its cost is off th
 - Expected value and band of a dimension: the median and the middle 95% of its raw values in the training
   window (offline), or its running mean +- 2 running standard deviations (streaming).
 - Share of the score: PCA's score is a sum over components of distances, and a squared distance is a sum
-  over features, so each feature's part of it is exact; other offline models leave one dimension out (its
+  over features, so each feature's part of it is exact; zmax's score is the largest |z| of a feature, so a
+  dimension's share is its own largest |z| (the one that sets the score has the largest share); other
+  offline models leave one dimension out (its
   features at their training means) and take the drop in score. Streaming models are read through their
   standardised features: each feature's squared z-score (zscore's own score, and the cheap equivalent for
   the others). Shares are summed per dimension and add up to 1.
@@ -18,7 +20,7 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 
 from .columns import Column
-from .models import PcaScorer
+from .models import PcaScorer, ZmaxScorer
 
 BAND_QUANTILES = (2.5, 50.0, 97.5)  # the band is the middle 95% of the training values, the median expected
 BAND_ROWS = 2000  # training rows the band is read from, evenly spaced (a 95% band needs no more; 4 h is 14,400)
@@ -93,6 +95,17 @@ def per_dimension(feature_parts: np.ndarray, feature_columns: np.ndarray, model_
     return sums / total if total > 0 else sums
 
 
+def largest_per_dimension(feature_z: np.ndarray, feature_columns: np.ndarray,
+                          model_columns: np.ndarray) -> np.ndarray:
+    """Per column of the model (in `model_columns` order), the largest of its features' |z|, as shares
+    summing to 1 (all 0 when every |z| is)."""
+    position = {int(c): i for i, c in enumerate(model_columns)}
+    largest = np.zeros(len(model_columns))
+    np.maximum.at(largest, [position[int(c)] for c in feature_columns], np.nan_to_num(feature_z))
+    total = largest.sum()
+    return largest / total if total > 0 else largest
+
+
 def streaming_parts(model, n_columns: int, levels: bool) -> tuple:
     """(per column of a streaming model (`anomalies_online.stream.StreamingModel`), its share of the newest
     sample's distance from the running statistics; its expected band from the running mean and variance of
@@ -153,11 +166,22 @@ def offline_shares(model, feature_row: np.ndarray, n_columns: int) -> np.ndarray
     if isinstance(model.scorer, PcaScorer):
         parts = pca_feature_shares(model.scorer, own)
         return per_dimension(parts, feature_columns, model.column_index)
+    if isinstance(model.scorer, ZmaxScorer):
+        return largest_per_dimension(model.scorer.z(own[None, :])[0], feature_columns, model.column_index)
     groups = [np.flatnonzero(feature_columns == c) for c in model.column_index]
     reference = model.feature_mean if model.feature_mean is not None else np.zeros_like(own)
     drops = leave_one_out_shares(lambda x: float(model.scorer.score(x[None, :])[0]), own, reference, groups)
     total = drops.sum()
     return drops / total if total > 0 else drops
+
+
+def log_explanation(log, model_name: str, explain: Callable[[], str]) -> None:
+    """Log the line `explain` makes for a rising flag; if it fails, one warning instead (an explanation must
+    never stop the scoring)."""
+    try:
+        log.info(explain())
+    except Exception as error:  # noqa: BLE001 - any failure only costs the line
+        log.warning(f"model '{model_name}': cannot say what drives its flag ({error!r})")
 
 
 class RisingFlags:

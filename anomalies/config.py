@@ -13,10 +13,10 @@ from typing import Any, Callable, ClassVar, Dict, FrozenSet, List, Optional, Seq
 from .columns import Column, parse_column
 from .deviation import DeviationRule, parse_direction, parse_min_dev
 from .extras import installed_only
-from .models import LIBRARIES
+from .models import LIBRARIES, NUMPY_MODELS
 from .user_models import OFFLINE_METHODS, check_user_model, is_reference, parse_model_args, parse_model_path
 
-MODELS = ("pca", "hbos", "iforest", "cblof", "loda", "copod", "ecod")
+MODELS = ("pca", "zmax", "hbos", "iforest", "cblof", "loda", "copod", "ecod")
 
 # Keys both modules (anomalies, anomalies_online) read, with the same meaning. Upstream's keys keep their
 # names and meanings; the flags_* keys are new.
@@ -27,7 +27,8 @@ COMMON_DEFAULTS: Dict[str, Any] = {
     "password": None,
     "tls_verify": True,
     "charts_regex": r"system\..*",
-    "charts_to_exclude": "system.uptime,system.entropy",
+    # uptime only ever grows (its level leaves every training range) and entropy is noise
+    "charts_to_exclude": "system.uptime,system.entropy,apps.uptime,users.uptime,groups.uptime",
     "lags_n": 5,
     "smooth_n": 3,
     "diffs_n": 1,
@@ -60,7 +61,8 @@ COMMON_DEFAULTS: Dict[str, Any] = {
 # The offline module's defaults: the common keys plus its model and training schedule.
 DEFAULTS: Dict[str, Any] = {
     **COMMON_DEFAULTS,
-    "model": "pca",
+    # the largest |z| of a feature (docs/ablation.md, 2026-12-03); pca was the default before
+    "model": "zmax",
     "train_max_n": 100000,
     "train_every_n": 1800,
     "train_n_secs": 14400,
@@ -390,8 +392,5 @@ def parse_settings(raw: Dict[str, Any], defaults: Dict[str, Any],
 def parse_config(raw: Dict[str, Any]) -> Config:
     """Validate a job configuration of the offline module (see `parse_settings`)."""
     values = parse_settings(raw, DEFAULTS, _PARSERS)
-    check_user_model(values, OFFLINE_METHODS, DEFAULTS["model"], values["problems"])
-    if values["model"] == "pca" and values["model_args"]:
-        values["problems"].append("model_args: the built-in pca has no arguments; ignoring them")
-        values["model_args"] = {}
+    check_user_model(values, OFFLINE_METHODS, DEFAULTS["model"], values["problems"], tuple(NUMPY_MODELS))
     return Config(**values)

@@ -11,7 +11,7 @@ import numpy as np
 from . import charts
 from .config import Config, parse_config
 from .features import FeatureSpec, FeatureWindow
-from .attribution import RisingFlags, describe_flag, offline_shares
+from .attribution import RisingFlags, describe_flag, log_explanation, offline_shares
 from .band_charts import BandCharts
 from .deviation import DeviationGate, offline_judge
 from .flags import PersistenceFlagger
@@ -264,8 +264,6 @@ class AnomaliesJob:
         state = self.state
         if state.band is None:  # models restored from a state saved before bands existed
             return
-        try:
-            shares = offline_shares(model, feature_row, len(state.columns))
-            self.log.info(describe_flag(model.name, state.columns, shares, row, state.band, model.column_index))
-        except Exception as error:  # noqa: BLE001 - an explanation must never stop the scoring
-            self.log.warning(f"model '{model.name}': cannot say what drives its flag ({error!r})")
+        log_explanation(self.log, model.name, lambda: describe_flag(
+            model.name, state.columns, offline_shares(model, feature_row, len(state.columns)), row, state.band,
+            model.column_index))

@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""PyOD detectors: built lazily (only the configured model's module is imported) and trained on feature
-matrices; PCA, the default, is PyOD's detector computed in numpy, so neither training nor scoring pays
-for PyOD."""
+"""Detectors trained on feature matrices: `zmax` and `pca` computed here in numpy (neither training nor
+scoring pays for PyOD), and PyOD's others, built lazily (only the configured model's module is imported)."""
 from __future__ import annotations
 
 import importlib
@@ -82,6 +81,37 @@ class PcaScorer:
         return (np.sqrt(np.maximum(squared, 0.0)) / self.weights).sum(axis=1)
 
 
+class ZmaxScorer:
+    """The largest absolute z-score over a row's features, each standardised by its training mean and
+    standard deviation: a change in any one feature counts in full, where a sum over all features (PCA's
+    distances) dilutes it among the quiet ones.
+
+    A feature (nearly) constant in training gets the scale `RELATIVE_FLOOR` x (|mean| + 1): a counter that
+    was always 0 scores 1000 for a change of 1, which is the anomaly it is, yet stays finite.
+    """
+
+    RELATIVE_FLOOR = 1e-3
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray):
+        self.mean = mean
+        self.scale = scale
+
+    @classmethod
+    def fit(cls, features: np.ndarray) -> "ZmaxScorer":
+        mean = features.mean(axis=0)
+        return cls(mean, np.maximum(features.std(axis=0), cls.RELATIVE_FLOOR * (np.abs(mean) + 1.0)))
+
+    def z(self, features: np.ndarray) -> np.ndarray:
+        """Absolute z-score of every feature of `features` (rows x features)."""
+        return np.abs((features - self.mean) / self.scale)
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        return self.z(features).max(axis=1)
+
+
+NUMPY_MODELS = {"pca": PcaScorer, "zmax": ZmaxScorer}  # fitted here, without PyOD
+
+
 def detector_class(name: str) -> type:
     """The PyOD class of model `name`; imports only that model's module (and what it needs)."""
     module_name, class_name, _ = _PYOD_MODELS[name]
@@ -101,8 +131,8 @@ def fit_scorer(name: str, features: np.ndarray, contamination: float, model_args
                model_path: Optional[str] = None) -> Tuple[Scorer, np.ndarray]:
     """Fit model `name` on `features`; return its scorer and the scores of the training rows (ValueError
     when they are not all finite)."""
-    if name == "pca":
-        scorer = PcaScorer.fit(features)
+    if name in NUMPY_MODELS:
+        scorer = NUMPY_MODELS[name].fit(features)
         return scorer, scorer.score(features)
     detector = build_detector(name, contamination, model_args, model_path)
     with warnings.catch_warnings():

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Scoring every trained model from one feature row per cycle, with the models of one kind batched.
 
-PCA models (the default) are scored together with a handful of numpy calls over flat arrays, whatever
-their number; other kinds go through their scorer one by one.
+PCA and zmax models are scored together, per kind, with a handful of numpy calls over flat arrays,
+whatever their number; other kinds go through their scorer one by one.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from .calibration import EmpiricalCalibrator, relative_to_threshold
 from .flags import PersistenceFlagger
-from .models import PcaScorer, Scorer
+from .models import PcaScorer, Scorer, ZmaxScorer
 
 
 @dataclass
@@ -93,16 +93,43 @@ class PcaBatch:
         return np.bincount(self.row_model, weights=np.sqrt(squared) / self.row_weight, minlength=self.n_models)
 
 
+class ZmaxBatch:
+    """The zmax score (largest |z| of a model's features) of many models at once: one standardisation of
+    all models' features, then a maximum per model over its contiguous slice."""
+
+    def __init__(self, models: Sequence[TrainedModel]):
+        mean, scale = [], []
+        for model in models:
+            scorer: ZmaxScorer = model.scorer
+            m_mean, m_scale = scorer.mean, scorer.scale
+            if model.feature_min is not None:  # fold the min-max normalisation into the standardisation
+                m_mean = model.feature_min + m_mean * model.feature_span
+                m_scale = m_scale * model.feature_span
+            mean.append(m_mean)
+            scale.append(m_scale)
+        self.feature_index = np.concatenate([m.feature_index for m in models])
+        self.mean = np.concatenate(mean)
+        self.scale = np.concatenate(scale)
+        self.offsets = np.cumsum([0] + [len(m.feature_index) for m in models[:-1]])
+
+    def score(self, feature_row: np.ndarray) -> np.ndarray:
+        z = np.abs((feature_row[self.feature_index] - self.mean) / self.scale)
+        return np.maximum.reduceat(z, self.offsets)
+
+
 class ModelBank:
     """All models of one training, in a fixed order: raw scores, completeness, calibration."""
 
     def __init__(self, models: Sequence[TrainedModel]):
         self.models = list(models)
         self.names = [m.name for m in self.models]
-        pca = [i for i, m in enumerate(self.models) if isinstance(m.scorer, PcaScorer)]
-        self.pca_positions = np.array(pca, dtype=int)
-        self.pca_batch = PcaBatch([self.models[i] for i in pca]) if pca else None
-        self.other_positions: List[int] = sorted(set(range(len(self.models))) - set(pca))
+        self.batches = []  # (positions, batch) per kind scored in one pass
+        for kind, batch in ((PcaScorer, PcaBatch), (ZmaxScorer, ZmaxBatch)):
+            positions = [i for i, m in enumerate(self.models) if isinstance(m.scorer, kind)]
+            if positions:
+                self.batches.append((np.array(positions, dtype=int), batch([self.models[i] for i in positions])))
+        batched = {int(i) for positions, _ in self.batches for i in positions}
+        self.other_positions: List[int] = sorted(set(range(len(self.models))) - batched)
         columns = [m.column_index for m in self.models]
         self.column_concat = np.concatenate(columns) if columns else np.empty(0, dtype=int)
         self.column_offsets = np.cumsum([0] + [len(c) for c in columns[:-1]])
@@ -117,8 +144,8 @@ class ModelBank:
 
     def raw_scores(self, feature_row: np.ndarray) -> np.ndarray:
         scores = np.empty(len(self.models))
-        if self.pca_batch is not None:
-            scores[self.pca_positions] = self.pca_batch.score(feature_row)
+        for positions, batch in self.batches:
+            scores[positions] = batch.score(feature_row)
         for i in self.other_positions:
             model = self.models[i]
             scores[i] = model.scorer.score(model.features(feature_row))[0]

@@ -124,10 +124,14 @@ def _add_to_path(path: Optional[str]) -> None:
 
 
 def check_user_model(values: Dict[str, Any], methods: Sequence[str], default: str,
-                     problems: list) -> None:
+                     problems: list, without_args: Sequence[str] = ()) -> None:
     """After a conf's keys are parsed: a `model` naming a class is loaded and checked; if it cannot be, one
-    problem line names the key and the job's default model (without `model_args`) takes its place."""
+    problem line names the key and the job's default model (without `model_args`) takes its place. The
+    built-in models `without_args` ignore `model_args`, with one problem line."""
     model = values["model"]
+    if model in without_args and values["model_args"]:
+        problems.append(f"model_args: the built-in {model} takes no model_args; ignoring them")
+        values["model_args"] = {}
     if not is_reference(model):
         return
     try:

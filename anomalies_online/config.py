@@ -70,9 +70,6 @@ class OnlineConfig(CommonConfig):
 def parse_config(raw: Dict[str, Any]) -> OnlineConfig:
     """Validate a job configuration of the streaming module; each invalid value is one line in `problems`."""
     values = parse_settings(raw, DEFAULTS, PARSERS)
-    check_user_model(values, STREAMING_METHODS, DEFAULTS["model"], values["problems"])
-    if values["model"] in ("zscore", "rrcf") and values["model_args"]:
-        values["problems"].append(f"model_args: the built-in {values['model']} takes its settings from its own "
-                                  "keys; ignoring model_args")
-        values["model_args"] = {}
+    # rrcf takes its settings from its own keys (num_trees, tree_size, shingle_size)
+    check_user_model(values, STREAMING_METHODS, DEFAULTS["model"], values["problems"], ("zscore", "rrcf"))
     return OnlineConfig(**values)

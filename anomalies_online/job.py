@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from anomalies import charts
-from anomalies.attribution import RisingFlags, describe_flag, streaming_parts
+from anomalies.attribution import RisingFlags, describe_flag, log_explanation, streaming_parts
 from anomalies.band_charts import BandCharts, streaming_band
 from anomalies.deviation import DeviationGate, streaming_judge
 from anomalies.child_process import call_in_child
@@ -236,12 +236,11 @@ class OnlineJob:
 
     def _explain(self, model: StreamingModel, row: np.ndarray) -> None:
         """One log line naming what drives a model whose flag just rose (a failure only costs the line)."""
-        try:
+        def explain() -> str:
             shares, band = streaming_parts(model, len(self.bank.columns), self.feature_spec.levels)
-            self.log.info(describe_flag(model.spec.name, self.bank.columns, shares, row, band, model.column_index,
-                                        band_index=np.arange(len(model.column_index))))
-        except Exception as error:  # noqa: BLE001 - an explanation must never stop the scoring
-            self.log.warning(f"model '{model.spec.name}': cannot say what drives its flag ({error!r})")
+            return describe_flag(model.spec.name, self.bank.columns, shares, row, band, model.column_index,
+                                 band_index=np.arange(len(model.column_index)))
+        log_explanation(self.log, model.spec.name, explain)
 
     def _replan_due(self) -> bool:
         if self.last_plan_cycle is None:

@@ -104,6 +104,13 @@ class Run:
                     span_min=(self.rss_timeline[-1][0] - 600) / 60 if len(late) > 1 else None)
 
 
+def check_agent_alive(agent) -> None:
+    """Stop with the agent's last log lines when it died during a run: the cycles after that read nothing,
+    and their times are no figure."""
+    if agent.process is None or agent.process.poll() is not None:
+        raise SystemExit("the agent died during the run; no figures: " + agent.death_notice())
+
+
 def job(host: str, extra: str = "") -> str:
     return (f"local:\n  name: 'local'\n  host: '{host}'\n  update_every: 1\n  autodetection_retry: 0\n"
             f"  charts_regex: '{cycle.SYSTEM_REGEX}'\n  charts_to_exclude: '{cycle.SYSTEM_EXCLUDE}'\n{extra}")
@@ -150,14 +157,17 @@ def main() -> int:
                     Run("prototype: rrcf 10x256 shingle 4 + PySAD gaussian tail", "anomalies_prototype",
                         job(agent.host, "  charts_prefix: 'system.'\n"), workdir)]
         run_for(together, args.seconds)
+        check_agent_alive(agent)
         rows += [r.summary(args.skip) for r in together]
         for model in filter(None, args.models.split(",")):
             one = Run(f"ours {model}", "anomalies_online", job(agent.host, f"  model: '{model}'\n"), workdir)
             run_for([one], args.model_seconds)
+            check_agent_alive(agent)
             rows.append(one.summary(args.skip))
         if args.soak_seconds:
             soak = Run(f"ours zscore, {args.soak_seconds // 60} min", "anomalies_online", job(agent.host), workdir)
             run_for([soak], args.soak_seconds)
+            check_agent_alive(agent)
             rows.append(soak.summary(args.skip))
     finally:
         agent.stop()

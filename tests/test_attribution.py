@@ -19,7 +19,7 @@ from test_online_job import settled
 COLUMNS = [Column("h", "system.ram", dim) for dim in ("used", "free", "cached")]
 
 
-CONFIG = parse_config({"include_levels": True})
+CONFIG = parse_config({"include_levels": True, "model": "pca"})
 SPEC = FeatureSpec.from_config(CONFIG)
 
 
@@ -125,3 +125,14 @@ def test_a_custom_model_over_several_charts_names_the_chart_that_moved():
             job.collect()
         said = log.said("info", "box flagged: ")
         assert len(said) == 1 and said[0].startswith("box flagged: system.load|load1 12 ("), log.lines
+
+
+def test_a_zmax_model_credits_the_dimension_with_the_largest_z():
+    config = parse_config({"include_levels": True, "model": "zmax"})
+    values, _ = _trained(2)
+    state = train_models([ModelSpec("system.ram", tuple(COLUMNS))], COLUMNS, values, config, lambda _: None)
+    model = state.bank.models[0]
+    shifted = values[-20:].copy()
+    shifted[-5:, 2] += 60  # cached up by 12 sd, the others as usual
+    shares = offline_shares(model, SPEC.matrix(shifted)[-1], len(COLUMNS))
+    assert np.isclose(shares.sum(), 1.0) and shares[2] > 2 * max(shares[0], shares[1])

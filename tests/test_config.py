@@ -44,7 +44,7 @@ def test_every_invalid_value_names_its_key_and_falls_back_to_the_default():
                            "lags_n": 1.5, "contamination": 2, "protocol": "ftp", "flags_threshold": 0})
     assert config.charts_regex.pattern == DEFAULTS["charts_regex"]
     assert (config.model, config.train_n_secs, config.lags_n, config.contamination, config.protocol) == \
-        ("pca", 14400, 5, 0.001, "http")
+        (DEFAULTS["model"], 14400, 5, 0.001, "http")
     assert len(config.problems) == 7
     assert sorted(problem.split(":")[0] for problem in config.problems) == sorted(
         ["protocol", "charts_regex", "model", "train_n_secs", "lags_n", "contamination", "flags_threshold"])

@@ -61,7 +61,7 @@ def test_rrcf_without_pkg_resources_names_setuptools(monkeypatch):
 
 
 @pytest.mark.parametrize("module, model, library, default", [
-    (offline_config, "iforest", "pyod", "pca"),
+    (offline_config, "iforest", "pyod", offline_config.DEFAULTS["model"]),
     (online_config, "xstream", "pysad", "zscore"),
 ])
 def test_a_model_without_its_library_gives_one_line_and_the_default(lean, module, model, library, default):

@@ -138,7 +138,7 @@ def test_the_upstream_baseline_scores_constant_features_as_upstream_did():
     with warnings.catch_warnings():  # PyOD divides by 0
         warnings.simplefilter("ignore", RuntimeWarning)
         assert not np.isfinite(build_detector("pca", 0.001).fit(spec.matrix(values[:2000])).decision_scores_).any()
-    config = parse_config({"train_n_secs": 2000, "diffs_n": 1, "smooth_n": 3, "lags_n": 5,
+    config = parse_config({"model": "pca", "train_n_secs": 2000, "diffs_n": 1, "smooth_n": 3, "lags_n": 5,
                            "include_levels": False, "contamination": 0.001})
     detector = CollectorDetector(config, "s", [f"m{j}" for j in range(5)], {"up": "upstream"}, per_metric=False)
     assert detector.outputs == [("up", SERVER)]

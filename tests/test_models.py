@@ -52,3 +52,21 @@ def test_pca_of_features_constant_in_training_scores_finite():
     scorer = PcaScorer.fit(np.full((200, 3), 7.0))
     scores = scorer.score(np.array([[7.0, 7.0, 7.0], [7.0, 8.0, 7.0]]))
     assert np.isfinite(scores).all() and np.all(scorer.weights == 1e-6)
+
+
+def test_zmax_scores_the_largest_absolute_z_of_a_row():
+    rng = np.random.default_rng(3)
+    train = rng.normal(loc=[0.0, 10.0, -5.0], scale=[1.0, 2.0, 0.5], size=(5000, 3))
+    scorer, train_scores = fit_scorer("zmax", train, 0.001)
+    np.testing.assert_allclose(train_scores, np.abs((train - train.mean(0)) / train.std(0)).max(axis=1))
+    one_feature_off = np.array([[0.0, 10.0, -5.0 - 4 * 0.5]])  # 4 sd below on the third feature alone
+    np.testing.assert_allclose(scorer.score(one_feature_off), [4.0], rtol=0.05)
+
+
+def test_zmax_of_a_feature_constant_in_training_is_large_but_finite():
+    """A counter that was always 0 and now reads 1 scores 1 / (1e-3 x (0 + 1)) = 1000."""
+    rng = np.random.default_rng(4)
+    train = np.column_stack([rng.normal(size=500), np.zeros(500)])
+    scorer, _ = fit_scorer("zmax", train, 0.001)
+    scores = scorer.score(np.array([[0.0, 0.0], [0.0, 1.0]]))
+    assert np.isfinite(scores).all() and scores[0] < 1 and scores[1] == pytest.approx(1000.0)

@@ -25,7 +25,9 @@ def test_bank_scores_every_model_as_its_own_scorer_does():
     spec = FeatureSpec(1, 3, 5)
     models = [trained("a", "pca", [0, 1], values, spec, 6), trained("b", "hbos", [2], values, spec, 6),
               trained("c", "pca", [3, 4, 5], values, spec, 6, normalize=True),
-              trained("d", "pca", [5, 0], values, spec, 6)]
+              trained("d", "pca", [5, 0], values, spec, 6), trained("e", "zmax", [1, 2], values, spec, 6),
+              trained("f", "zmax", [4], values, spec, 6), trained("g", "zmax", [0, 3, 5], values, spec, 6,
+                                                                  normalize=True)]
     bank = ModelBank(models)
     for row in spec.matrix(rng.normal(size=(30, 6)).cumsum(axis=0) * 3):
         expected = [m.scorer.score(m.features(row))[0] for m in models]

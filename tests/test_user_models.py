@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from anomalies.columns import Column
-from anomalies.config import parse_config
+from anomalies.config import DEFAULTS, parse_config
 from anomalies.features import FeatureSpec
 from anomalies.models import PyodScorer
 from anomalies.planning import ModelSpec
@@ -59,7 +59,10 @@ def test_model_args_reach_a_built_in_pyod_model_and_pca_refuses_them():
     state, _ = train(config, training_data())
     assert state.bank.models[0].scorer.detector.n_estimators == 13
     config = parse_config({"model": "pca", "model_args": {"n_components": 2}})
-    assert config.model_args == {} and config.problems == ["model_args: the built-in pca has no arguments; "
+    assert config.model_args == {} and config.problems == ["model_args: the built-in pca takes no model_args; "
+                                                           "ignoring them"]
+    online = parse_online({"model": "rrcf", "model_args": {"num_trees": 3}})
+    assert online.model_args == {} and online.problems == ["model_args: the built-in rrcf takes no model_args; "
                                                            "ignoring them"]
     assert "model_args: invalid value" in parse_config({"model_args": "n=3"}).problems[0]
 
@@ -90,14 +93,14 @@ def test_the_readme_example_class_is_loaded_from_model_path_and_scores(model_pat
 ])
 def test_a_class_that_cannot_be_used_is_one_line_and_the_default(model_path, model, message):
     config = parse_config({"model": model, "model_path": model_path})
-    assert config.model == "pca" and len(config.problems) == 1
+    assert config.model == DEFAULTS["model"] and len(config.problems) == 1
     assert config.problems[0].startswith(f"model: cannot use '{model}'") and message in config.problems[0]
-    assert config.problems[0].endswith("using default 'pca'")
+    assert config.problems[0].endswith(f"using default '{DEFAULTS['model']}'")
 
 
 def test_a_model_path_others_can_write_is_refused(tmp_path):
     config = parse_config({"model": "my_detectors:FarFromMedian", "model_path": str(tmp_path)})
-    assert config.model == "pca" and config.model_path is None
+    assert config.model == DEFAULTS["model"] and config.model_path is None
     assert any(p.startswith("model_path: invalid value") and "can be written by someone other than root" in p
                for p in config.problems), config.problems
 
@@ -105,11 +108,11 @@ def test_a_model_path_others_can_write_is_refused(tmp_path):
 @root_only
 @pytest.mark.parametrize("model, reason", [("my_detectors:FailsToFit", "cannot fit this"),
                                            ("my_detectors:NanScores", "not one finite number per row")])
-def test_a_class_that_fails_to_fit_or_scores_nan_falls_back_to_pca(model_path, model, reason):
+def test_a_class_that_fails_to_fit_or_scores_nan_falls_back_to_the_default(model_path, model, reason):
     config = parse_config({"model": model, "model_path": model_path})
     assert config.problems == []
     state, warnings = train(config, training_data())
-    assert len(warnings) == 1 and reason in warnings[0] and warnings[0].endswith("using pca instead")
+    assert len(warnings) == 1 and reason in warnings[0] and warnings[0].endswith(f"using {DEFAULTS['model']} instead")
     assert len(state.bank.models) == 1  # the model runs, as the default
 
 

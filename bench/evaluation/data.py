@@ -15,6 +15,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from anomalies.config import DEFAULTS
+
 NAB_PROBATIONARY = 0.15
 
 
@@ -44,6 +46,8 @@ def load_dir(path: str, interval_s: Optional[float] = None) -> List[Series]:
     return load_train_test(path, dataset, interval_s or _KNOWN_INTERVALS.get(dataset, 60.0))
 
 
+# charts a recording holds that the collectors leave out by default (`charts_to_exclude`)
+COLLECTOR_EXCLUDED = frozenset(DEFAULTS["charts_to_exclude"].split(","))
 _KNOWN_INTERVALS = {"smd": 60.0, "asd": 300.0}  # the formats carry no timestamps; README states them
 
 
@@ -58,6 +62,7 @@ def load_train_test(path: str, dataset: str, interval_s: float) -> List[Series]:
             continue
         test = pd.read_csv(test_path)
         labels = test.pop("label").to_numpy(dtype=np.int8)
+        test = test[[c for c in test.columns if c.partition("|")[0] not in COLLECTOR_EXCLUDED]]
         train = pd.read_csv(os.path.join(folder, "train.csv.gz"))[list(test.columns)]
         series.append(Series(dataset, name, list(test.columns), train.to_numpy(np.float64),
                              test.to_numpy(np.float64), labels, _recorded_interval(folder) or interval_s))

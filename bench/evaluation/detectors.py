@@ -18,7 +18,7 @@ from anomalies.config import Config
 from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
 from anomalies.deviation import DeviationGate, offline_judge
-from anomalies.models import PcaScorer, PyodScorer, fit_scorer
+from anomalies.models import PcaScorer, PyodScorer, ZmaxScorer, fit_scorer
 from anomalies.planning import ModelSpec
 from anomalies.scoring import ModelBank, TrainedModel, score_cycle
 from anomalies.training import MIN_TRAINING_ROWS, train_models
@@ -226,9 +226,9 @@ class _BatchRaw:
             return raw
         rows = [i for i, f in enumerate(features) if f is not None]
         matrix = np.vstack(present)
-        if self.bank.pca_batch is not None:
+        for positions, batch in self.bank.batches:
             for i, f in zip(rows, present):
-                raw[i, self.bank.pca_positions] = self.bank.pca_batch.score(f)
+                raw[i, positions] = batch.score(f)
         for position in self.bank.other_positions:
             model = self.bank.models[position]
             own = matrix[:, model.feature_index]
@@ -249,7 +249,7 @@ def batch_scores(scorer, features: np.ndarray) -> np.ndarray:
     kind = type(detector).__name__ if isinstance(scorer, PyodScorer) else ""
     if kind in ("COPOD", "ECOD") and getattr(detector, "n_jobs", 1) == 1:
         return _ecdf_scores(np.asarray(detector.X_train, dtype=np.float64), features, kind)
-    if isinstance(scorer, (PcaScorer, PyodScorer)):
+    if isinstance(scorer, (PcaScorer, ZmaxScorer, PyodScorer)):
         return scorer.score(features)
     return np.array([scorer.score(row[None, :])[0] for row in features])
 
