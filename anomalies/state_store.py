@@ -32,7 +32,8 @@ from . import stale_state
 from .cycle import Logger
 from .user_models import module_root
 
-FORMAT_VERSION = 1
+# the layout of the pickled state; raise it when a pickled class changes (2: ModelBank batches per kind)
+FORMAT_VERSION = 2
 MAGIC = b"netdata-anomalies state\n"
 KEY_FILE = "state.key"
 STATE_DIR_NAME = "netdata-anomalies"

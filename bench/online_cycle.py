@@ -143,6 +143,9 @@ def main() -> int:
     parser.add_argument("--soak-seconds", type=int, default=0, help="a long run of the defaults (RSS growth)")
     parser.add_argument("--history", type=int, default=120, help="seconds of agent history before starting")
     parser.add_argument("--skip", type=int, default=30, help="first cycles left out (warm start, warm-up)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a key of our job besides the defaults (e.g. warmup_n=0: models show values "
+                             "without a long history; the per-cycle work of a model is the same)")
     parser.add_argument("--without-prototype", action="store_true",
                         help="ours alone (the prototype shows nothing before 1,000 samples of its own)")
     parser.add_argument("--out-dir", default=str(BENCH / "out"))
@@ -155,7 +158,9 @@ def main() -> int:
     try:
         cycle.log(f"agent on {agent.host}; waiting for {args.history}s of history")
         cycle.wait_for_history(agent, args.history)
-        together = [Run("ours zscore (defaults)", "anomalies_online", job(agent.host), workdir)]
+        ours_keys = "".join(f"  {key}: {value}\n" for key, _, value in (pair.partition("=") for pair in args.set))
+        label = "ours zscore (defaults" + (", " + ", ".join(args.set) if args.set else "") + ")"
+        together = [Run(label, "anomalies_online", job(agent.host, ours_keys), workdir)]
         if not args.without_prototype:
             together.append(Run("prototype: rrcf 10x256 shingle 4 + PySAD gaussian tail", "anomalies_prototype",
                                 job(agent.host, "  charts_prefix: 'system.'\n"), workdir))
