@@ -85,25 +85,15 @@ def leave_one_out_shares(score: Callable[[np.ndarray], float], features: np.ndar
     return drops
 
 
-def per_dimension(feature_parts: np.ndarray, feature_columns: np.ndarray, model_columns: np.ndarray) -> np.ndarray:
-    """Feature parts summed per column of the model (in `model_columns` order), as shares summing to 1 (all 0
-    when the parts are)."""
+def per_dimension(feature_parts: np.ndarray, feature_columns: np.ndarray, model_columns: np.ndarray,
+                  combine: np.ufunc = np.add) -> np.ndarray:
+    """Feature parts combined per column of the model (in `model_columns` order; summed, or the largest
+    with `combine=np.maximum`), as shares summing to 1 (all 0 when the parts are)."""
     position = {int(c): i for i, c in enumerate(model_columns)}
-    sums = np.zeros(len(model_columns))
-    np.add.at(sums, [position[int(c)] for c in feature_columns], np.maximum(feature_parts, 0.0))
-    total = sums.sum()
-    return sums / total if total > 0 else sums
-
-
-def largest_per_dimension(feature_z: np.ndarray, feature_columns: np.ndarray,
-                          model_columns: np.ndarray) -> np.ndarray:
-    """Per column of the model (in `model_columns` order), the largest of its features' |z|, as shares
-    summing to 1 (all 0 when every |z| is)."""
-    position = {int(c): i for i, c in enumerate(model_columns)}
-    largest = np.zeros(len(model_columns))
-    np.maximum.at(largest, [position[int(c)] for c in feature_columns], np.nan_to_num(feature_z))
-    total = largest.sum()
-    return largest / total if total > 0 else largest
+    combined = np.zeros(len(model_columns))
+    combine.at(combined, [position[int(c)] for c in feature_columns], np.maximum(feature_parts, 0.0))
+    total = combined.sum()
+    return combined / total if total > 0 else combined
 
 
 def streaming_parts(model, n_columns: int, levels: bool) -> tuple:
@@ -167,7 +157,8 @@ def offline_shares(model, feature_row: np.ndarray, n_columns: int) -> np.ndarray
         parts = pca_feature_shares(model.scorer, own)
         return per_dimension(parts, feature_columns, model.column_index)
     if isinstance(model.scorer, ZmaxScorer):
-        return largest_per_dimension(model.scorer.z(own[None, :])[0], feature_columns, model.column_index)
+        return per_dimension(np.nan_to_num(model.scorer.z(own[None, :])[0]), feature_columns, model.column_index,
+                             np.maximum)
     groups = [np.flatnonzero(feature_columns == c) for c in model.column_index]
     reference = model.feature_mean if model.feature_mean is not None else np.zeros_like(own)
     drops = leave_one_out_shares(lambda x: float(model.scorer.score(x[None, :])[0]), own, reference, groups)

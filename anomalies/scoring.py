@@ -7,7 +7,7 @@ whatever their number; other kinds go through their scorer one by one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -39,6 +39,15 @@ class TrainedModel:
 
 
 
+def raw_standardisation(model: TrainedModel) -> Tuple[np.ndarray, np.ndarray]:
+    """(mean, scale) of a PCA or zmax model's standardisation in terms of its raw features: a custom model's
+    min-max normalisation folded in, so that a batch standardises every model's raw features at once."""
+    mean, scale = model.scorer.mean, model.scorer.scale
+    if model.feature_min is None:
+        return mean, scale
+    return model.feature_min + mean * model.feature_span, scale * model.feature_span
+
+
 class PcaBatch:
     """PyOD's PCA score of many models at once.
 
@@ -55,10 +64,7 @@ class PcaBatch:
         for m, model in enumerate(models):
             scorer: PcaScorer = model.scorer
             n = len(model.feature_index)
-            m_mean, m_scale = scorer.mean, scorer.scale
-            if model.feature_min is not None:  # fold the min-max normalisation into the standardisation
-                m_mean = model.feature_min + m_mean * model.feature_span
-                m_scale = m_scale * model.feature_span
+            m_mean, m_scale = raw_standardisation(model)
             feature_index.append(model.feature_index)
             mean.append(m_mean)
             scale.append(m_scale)
@@ -98,18 +104,10 @@ class ZmaxBatch:
     all models' features, then a maximum per model over its contiguous slice."""
 
     def __init__(self, models: Sequence[TrainedModel]):
-        mean, scale = [], []
-        for model in models:
-            scorer: ZmaxScorer = model.scorer
-            m_mean, m_scale = scorer.mean, scorer.scale
-            if model.feature_min is not None:  # fold the min-max normalisation into the standardisation
-                m_mean = model.feature_min + m_mean * model.feature_span
-                m_scale = m_scale * model.feature_span
-            mean.append(m_mean)
-            scale.append(m_scale)
+        standardisations = [raw_standardisation(model) for model in models]
         self.feature_index = np.concatenate([m.feature_index for m in models])
-        self.mean = np.concatenate(mean)
-        self.scale = np.concatenate(scale)
+        self.mean = np.concatenate([mean for mean, _ in standardisations])
+        self.scale = np.concatenate([scale for _, scale in standardisations])
         self.offsets = np.cumsum([0] + [len(m.feature_index) for m in models[:-1]])
 
     def score(self, feature_row: np.ndarray) -> np.ndarray:

@@ -189,8 +189,8 @@ def main() -> int:
         growth = f"{fmt(r['growth_mib'])} over {fmt(r['span_min'], 0)} min" if r["growth_mib"] is not None else "n/a"
         lines.append(f"| {r['label']} | {r['models']} | {r['steady']} | {fmt(r['median'])} | {fmt(r['p90'])} | "
                      f"{fmt(r['per_chart'], 2)} | {fmt(r['peak_mib'])} | {growth} | {fmt(r['flagged'], 3)} |")
-    ours, prototype = rows[0], (rows[1] if not args.without_prototype else {"median": None})
-    if ours["median"] is not None and prototype["median"]:
+    ours, prototype = rows[0], (rows[1] if len(together) > 1 else None)
+    if ours["median"] is not None and prototype and prototype["median"]:
         lines += ["", f"Per-cycle ratio ours/prototype: {ours['median'] / prototype['median']:.3f}; "
                   f"RSS ratio: {ours['peak_mib'] / prototype['peak_mib']:.2f}. Target: default median under 0.5 ms "
                   f"per chart: {'met' if ours['per_chart'] is not None and ours['per_chart'] < 0.5 else 'NOT met'}."]
