@@ -65,9 +65,15 @@ class NetdataSource:
         return cls(config.protocol, config.username, config.password, config.tls_verify)
 
     def _get_json(self, host: str, path: str) -> Any:
+        url = f"{self.protocol}://{host}{path}"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-            response = self.pool.request("GET", f"{self.protocol}://{host}{path}", headers=self.headers)
+            try:
+                response = self.pool.request("GET", url, headers=self.headers)
+            except urllib3.exceptions.ProtocolError:
+                # Closed without an answer: an agent lets kept-alive connections go (seen on 1.37.1 minutes
+                # after a restart), which is not an agent that is down. One more try, on a new connection.
+                response = self.pool.request("GET", url, headers=self.headers)
         if response.status != 200:
             raise OSError(f"HTTP {response.status} from {host}{path}")
         return json.loads(response.data)

@@ -43,7 +43,8 @@ class _QuietServer(ThreadingHTTPServer):
 
 class FakeNetdata:
     """charts: {chart id: {dim name: series}}; a series may return None, NaN or Inf. Set `delay_s` to
-    answer that late, `garbage` to answer 200 with something that is not JSON."""
+    answer that late, `garbage` to answer 200 with something that is not JSON, `drop_next` to close that
+    many connections without an answer (as an agent does with a kept-alive connection it has let go)."""
 
     def __init__(self, charts: Dict[str, Dict[str, Series]], auth: Optional[tuple] = None,
                  certificate: Optional[Path] = None):
@@ -51,6 +52,7 @@ class FakeNetdata:
         self.requests: list = []
         self.delay_s = 0.0
         self.garbage = False
+        self.drop_next = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,6 +61,10 @@ class FakeNetdata:
 
             def do_GET(self):
                 fake.requests.append(self.path)
+                if fake.drop_next:
+                    fake.drop_next -= 1
+                    self.close_connection = True
+                    return
                 if auth:
                     expected = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
                     if self.headers.get("Authorization") != expected:

@@ -60,6 +60,16 @@ def test_every_call_honours_https_basic_auth_and_tls_verify(certificate):
             NetdataSource("https", "netdata", "wrong", tls_verify=False).chart_dimensions(fake.host)
 
 
+def test_a_connection_closed_without_an_answer_is_tried_once_more_not_called_down():
+    with FakeNetdata(CHARTS) as fake:
+        source = NetdataSource()
+        fake.drop_next = 1
+        assert "system.cpu" in source.latest(fake.host)
+        fake.drop_next = 2
+        with pytest.raises(urllib3.exceptions.ProtocolError):
+            source.latest(fake.host)
+
+
 def wait_trained(job, log, seconds=30):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
