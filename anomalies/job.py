@@ -28,10 +28,6 @@ from .training import TrainedState
 from .warmup import HistoryGate
 
 RETRY_TRAINING_EVERY_N = 30  # cycles between attempts while no model could be trained
-# One training child at a time in a plugin: its jobs are threads of one process, and a training child holds
-# pandas, netdata-pandas and its window (~300 MiB); on a parent with a job per child they would all train
-# at once (at start, at least). The others keep serving their models while they wait.
-_TRAINING_SLOT = threading.Semaphore(1)
 
 
 class AnomaliesJob:
@@ -116,9 +112,7 @@ class AnomaliesJob:
         """Worker thread: train in a child process; the result is picked up by collect()."""
         warnings: List[str] = []
         try:
-            with _TRAINING_SLOT:
-                outcome = call_in_child("anomalies.training:train_from_settings", self.configuration, after,
-                                        before)
+            outcome = call_in_child("anomalies.training:train_from_settings", self.configuration, after, before)
             warnings = outcome.warnings
             if outcome.state is not None:
                 self.log.info(f"trained {len(outcome.state.bank.names)} models in {outcome.seconds:.2f}s "

@@ -82,3 +82,46 @@ class RollingCalibrator:
         self.n_ = n + 1
         self.recent_[self.next_] = score
         self.next_ = (self.next_ + 1) % self.window_n
+
+
+class RecordMemory:
+    """The largest score of each block of `block_n` samples, for the last `blocks_n` blocks (a day of 1-s
+    cycles by default): what a model's score has reached over a span far longer than its calibration window,
+    at 8 bytes a block.
+
+    `share_below(s)`: percentage of the kept blocks (and the one filling now) whose largest score is
+    below s; 100 until `min_blocks` blocks are complete. Capping a probability with it lets a flag rise only
+    for a score above (nearly) every block's largest: on stationary data a new record of the day is rare, and
+    the heavy tail of a metric is learned from its own day instead of extrapolated from its last hour.
+    """
+
+    def __init__(self, blocks_n: int = 1440, block_n: int = 60, min_blocks: int = 10):
+        self.blocks_n = blocks_n
+        self.block_n = block_n
+        self.min_blocks = min_blocks
+        self.maxima_ = np.full(blocks_n, np.nan)  # ring of complete blocks' maxima
+        self.sorted_ = np.empty(0)
+        self.next_ = 0
+        self.current_max_ = -np.inf
+        self.current_n_ = 0
+
+    def share_below(self, score: float) -> float:
+        complete = len(self.sorted_)
+        if complete < self.min_blocks or score != score:
+            return 100.0
+        filling = self.current_n_ > 0  # the block filling now counts once it has a score
+        below = int(np.searchsorted(self.sorted_, score, side="left")) + int(filling and self.current_max_ < score)
+        return 100.0 * below / (complete + int(filling))
+
+    def learn(self, score: float) -> None:
+        """Add a score (NaN is ignored); a completed block's maximum replaces the oldest kept one."""
+        if score != score:
+            return
+        self.current_max_ = max(self.current_max_, score)
+        self.current_n_ += 1
+        if self.current_n_ == self.block_n:
+            self.maxima_[self.next_] = self.current_max_
+            self.next_ = (self.next_ + 1) % self.blocks_n
+            kept = self.maxima_[np.isfinite(self.maxima_)]
+            self.sorted_ = np.sort(kept)
+            self.current_max_, self.current_n_ = -np.inf, 0

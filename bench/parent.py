@@ -1,17 +1,24 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Scaling on a Netdata parent: per-cycle time and memory of both modules as children are added.
+"""Scaling on a Netdata parent: per-cycle time, CPU and memory of both modules as children are added.
 
-Usage:  .venv/bin/python bench/parent.py [--children 1,2,4] [--seconds 120] [--skip 30] [--lead-seconds 90]
+Usage:  .venv/bin/python bench/parent.py [--children 1,4,16] [--seconds 120] [--lead-seconds 120]
 
 A parent agent and up to max(--children) child agents (tests/agent.py) run on loopback; every child streams
-all its charts to the parent. For each count N, the first N children are streamed, and each module runs in
-its own `python.d.plugin <module> debug trace nolock` against the parent with one job per child
-(`host: <parent>/host/<child>`, `charts_regex: '.*'`, defaults otherwise) for --seconds. Per module and N:
-models and dimensions modelled, the median run_time of the jobs (each job is a thread of the plugin; after
-the first --skip cycles), their sum (the plugin's work per second), the cycles each job completed (of
---seconds), where a job's time goes (its own health chart: the read from the parent, and the rest of its
-update, i.e. features, scoring and charts, both timed inside the job), and the peak RSS of the plugin with
-its children. Prints a markdown table and writes it to bench/out/parent-<date>.md.
+all its charts to the parent. For each count N, the first N children are streamed, and both modules run at
+once, each in its own `python.d.plugin <module> debug trace nolock` against the parent with one job per child
+(`host: <parent>/host/<child>`, `charts_regex: '.*'`, defaults otherwise). The children have --lead-seconds
+of history when a run starts, so the offline jobs get `min_train_secs` and the streaming ones `warmup_n` of
+that much (with the defaults, 900 s and 1,000 samples, no model would show a value within the run): their
+models are trained on that short window, which changes nothing in a cycle's work but keeps the training's own
+memory small. The plugins' children run one at a time, so the last job of 16 is ready minutes after the
+first: the measurement starts once every job of both modules is trained or warm, and lasts --seconds.
+
+Per module and N: models and dimensions modelled, when every job was ready, the median run_time of the jobs
+(each job is a thread of the plugin, so a job's time includes waiting for the others' hold of the
+interpreter lock), the cycles each job completed, where a job's time goes (its own health chart: the read
+from the parent, and the rest of its update), the CPU the plugin and its children used (100% = one core)
+and per dimension against one child's, the plugin's RSS against one child's, and the peak RSS of the plugin
+with its children. Prints a markdown table and writes it to bench/out/parent-<date>.md.
 """
 from __future__ import annotations
 
@@ -21,38 +28,108 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import cycle  # noqa: E402  (helpers of the offline bench: agent, venv, /proc sampling)
-from online_cycle import Run, run_for  # noqa: E402  (python.d.plugin processes, their RSS)
+from online_cycle import Run  # noqa: E402  (python.d.plugin processes, their RSS)
 
 MODULES = ("anomalies", "anomalies_online")
 
 
-def jobs(parent_host: str, children: List[str]) -> str:
+def jobs(parent_host: str, children: List[str], extra: str = "") -> str:
     return "".join(f"{child}:\n  name: '{child}'\n  host: '{parent_host}/host/{child}'\n  update_every: 1\n"
-                   f"  charts_regex: '.*'\n  charts_to_exclude: ''\n  save_state: no\n" for child in children)
+                   f"  charts_regex: '.*'\n  charts_to_exclude: ''\n  save_state: no\n{extra}" for child in children)
 
 
-def per_job(run: Run, skip: int) -> Dict[str, dict]:
-    """Per job: the median of its run_times after the first `skip` cycles, and how many there were."""
+def cpu_seconds(run: Run) -> float:
+    """CPU seconds (user + system) the plugin of `run` used so far: its own threads, the children it has
+    waited for, and the children still running."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for i, pid in enumerate([run.proc.pid] + cycle.descendants(run.proc.pid)):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[11:15]: utime, stime, cutime, cstime (the stat fields 14-17)
+        used = fields[11:15] if i == 0 else fields[11:13]
+        total += sum(int(value) for value in used) / ticks
+    return total
+
+
+READY = {"anomalies": "] : trained ", "anomalies_online": "] : warm start: "}  # a job's log line once it has models
+
+
+def ready_jobs(run: Run) -> int:
+    """How many of the run's jobs have said they are trained (offline) or warm (streaming)."""
+    try:
+        text = (run.dir / "stderr").read_text(errors="replace")
+    except OSError:
+        return 0
+    marker = READY[run.module]
+    return len({line.split("[", 1)[1].split("]", 1)[0] for line in text.splitlines() if marker in line})
+
+
+@dataclass
+class Measured:
+    """What one plugin did once every job of both was ready: its stdout lines from then, the CPU share of
+    one core it used from then (its own threads and its children), and when that was."""
+
+    lines: List[str]
+    cpu: float
+    ready_after_s: float
+    plugin_mib: float  # the plugin process's own RSS at the end (its children gone)
+
+
+def run_both(runs: List[Run], jobs_n: int, seconds: int, ready_timeout: int) -> List[Measured]:
+    """Run the plugins at once, sampling RSS; once every one of their `jobs_n` jobs is trained or warm (or
+    `ready_timeout` seconds have passed), measure for `seconds`."""
+    for run in runs:
+        run.start()
+        cycle.log(f"started {run.label} (dir {run.dir})")
+    started = time.monotonic()
+    while time.monotonic() - started < ready_timeout and any(ready_jobs(run) < jobs_n for run in runs):
+        for run in runs:
+            run.sample()
+        time.sleep(2)
+    ready_after = time.monotonic() - started
+    cycle.log(f"ready after {ready_after:.0f} s: " + ", ".join(f"{run.module} {ready_jobs(run)} of {jobs_n}"
+                                                              for run in runs))
+    time.sleep(2)  # the last one's first cycles with models
+    marks = [(time.monotonic(), cpu_seconds(run), len(run.lines)) for run in runs]
+    while time.monotonic() - marks[0][0] < seconds:
+        for run in runs:
+            run.sample()
+        time.sleep(2)
+    measured = [Measured(run.lines[lines:], 100.0 * (cpu_seconds(run) - cpu) / (time.monotonic() - when), ready_after,
+                         cycle.proc_status(run.proc.pid).get("VmRSS", 0) / 1024)
+                for run, (when, cpu, lines) in zip(runs, marks)]
+    for run in runs:
+        run.stop()
+    return measured
+
+
+def per_job(lines: List[str]) -> Dict[str, dict]:
+    """Per job: the median of its run_times in `lines`, and how many there were."""
     runtimes: Dict[str, List[int]] = {}
-    for _, job, ms in cycle.run_times(run.lines):
+    for _, job, ms in cycle.run_times(lines):
         runtimes.setdefault(job, []).append(ms)
-    return {name: {"median": statistics.median(values[skip:]) if values[skip:] else None,
-                   "cycles": len(values[skip:])} for name, values in runtimes.items()}
+    return {name: {"median": statistics.median(values), "cycles": len(values)} for name, values in runtimes.items()}
 
 
-def health_medians(run: Run, skip: int) -> Dict[str, float]:
-    """Over all jobs, the medians (ms, after each job's first `skip` values) of the read latency and of the
-    update less the read, from the jobs' own `health_times` charts."""
+def health_medians(lines: List[str]) -> Dict[str, float]:
+    """Over all jobs, the medians (ms) in `lines` of the read latency and of the update less the read, from
+    the jobs' own `health_times` charts."""
     values: Dict[Tuple[str, str], List[int]] = {}
     job = None
-    for line in run.lines:
+    for line in lines:
         if line.startswith("BEGIN "):
             chart = line.split()[1].strip("'")
             job = chart.rsplit(".", 1)[0] if chart.endswith(".health_times") else None
@@ -62,8 +139,7 @@ def health_medians(run: Run, skip: int) -> Dict[str, float]:
     read, own = [], []
     for (name, dim), series in values.items():
         if dim == "read_latency":
-            update = values.get((name, "update_time"), [])
-            pairs = list(zip(series, update))[skip:]
+            pairs = list(zip(series, values.get((name, "update_time"), [])))
             read += [r for r, _ in pairs]
             own += [u - r for r, u in pairs]
     return {"read": statistics.median(read) if read else None, "own": statistics.median(own) if own else None}
@@ -88,10 +164,12 @@ def dimensions_of(agent, child: str) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--children", default="1,2,4")
+    parser.add_argument("--children", default="1,4,16")
     parser.add_argument("--seconds", type=int, default=120)
-    parser.add_argument("--skip", type=int, default=30)
-    parser.add_argument("--lead-seconds", type=int, default=90, help="history of a child before it is modelled")
+    parser.add_argument("--ready-timeout", type=int, default=900,
+                        help="seconds to wait for every job to be trained or warm before measuring")
+    parser.add_argument("--lead-seconds", type=int, default=120, help="history of a child before it is modelled "
+                        "(the offline jobs' min_train_secs)")
     parser.add_argument("--out-dir", default=str(BENCH / "out"))
     args = parser.parse_args()
     counts = sorted(int(n) for n in args.children.split(","))
@@ -112,20 +190,25 @@ def main() -> int:
                 cycle.log(f"{name} on {children[-1].host} streams to the parent on {parent.host}")
             names = [child.hostname for child in children]
             for name in names:
-                parent.wait_for_history(args.lead_seconds, host_path=f"/host/{name}")
+                parent.wait_for_history(args.lead_seconds, host_path=f"/host/{name}", grace_s=300)
             dims = sum(dimensions_of(parent, name) for name in names)
-            for module in MODULES:
-                run = Run(f"{module} {count} children", module, jobs(parent.host, names), workdir)
-                run_for([run], args.seconds)
-                job_figures = per_job(run, args.skip)
-                medians = [f["median"] for f in job_figures.values() if f["median"] is not None]
-                models = models_of(run)
-                inside = health_medians(run, args.skip)
-                cycles = [f["cycles"] + args.skip for f in job_figures.values()]
-                rows.append(dict(module=module, children=count, dims=dims, models=models,
+            extra = {"anomalies": f"  min_train_secs: {args.lead_seconds}\n",
+                     "anomalies_online": f"  warmup_n: {args.lead_seconds}\n"}
+            runs = [Run(f"{module} {count} children", module, jobs(parent.host, names, extra[module]), workdir)
+                    for module in MODULES]
+            measured = run_both(runs, count, args.seconds, args.ready_timeout)
+            for module, run, m in zip(MODULES, runs, measured):
+                job_figures = per_job(m.lines)
+                medians = [f["median"] for f in job_figures.values()]
+                inside = health_medians(m.lines)
+                cycles = [f["cycles"] for f in job_figures.values()]
+                own_per_dim = inside["own"] * 1000 * count / dims if inside["own"] is not None and dims else None
+                rows.append(dict(module=module, children=count, dims=dims, models=models_of(run),
                                  jobs=len(job_figures), median=statistics.median(medians) if medians else None,
                                  worst=max(medians) if medians else None, total=sum(medians) if medians else None,
                                  fewest=min(cycles) if cycles else None, read=inside["read"], own=inside["own"],
+                                 own_per_dim=own_per_dim, cpu=m.cpu, ready=m.ready_after_s,
+                                 cpu_per_dim=m.cpu * 1e4 / dims, plugin_mib=m.plugin_mib,
                                  peak_mib=run.peak_kib / 1024))
                 cycle.log(f"{module}, {count} children: {rows[-1]}")
     finally:
@@ -134,18 +217,31 @@ def main() -> int:
         parent.stop()
 
     lines = [f"# Both modules on a Netdata parent, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC", "",
-             f"One parent and its streaming children on loopback; one job per child over all its charts; "
-             f"{args.seconds} s per run, medians after the first {args.skip} cycles; load average "
-             f"{os.getloadavg()[0]:.2f} at the end; {cycle.repo_revision()}.", "",
-             "| module | children | dimensions streamed | models | median ms per job | slowest job ms | "
-             "sum of job medians ms per cycle | fewest cycles of a job (of the run's seconds) | median read ms | "
-             "median own work ms (update less read) | peak RSS MiB (plugin + children) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"One parent and its streaming children on loopback; both modules at once, one job per child over "
+             f"all its charts; measured for {args.seconds} s from the moment every job of both modules was "
+             f"trained or warm; the children had {args.lead_seconds} s of history (the offline jobs' "
+             f"min_train_secs, the streaming ones' warmup_n); load average {os.getloadavg()[0]:.2f} at the end; "
+             f"{cycle.repo_revision()}. CPU: the plugin's threads and children, 100% = one core; per dimension, "
+             f"µs of CPU per dimension per 1-s cycle. Peak RSS: the plugin with its children (a training or "
+             f"warm start's child holds pandas and its window), from the start; plugin RSS: its own at the end.", "",
+             "| module | children | dimensions streamed | models | ready after s | median ms per job | "
+             "slowest job ms | fewest cycles of a job (of the measured seconds) | median read ms | median own "
+             "work ms (update less read) | CPU % of a core | CPU µs per dimension (x of 1 child) | "
+             "plugin RSS MiB (x of 1 child) | peak RSS MiB, plugin + children |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     fmt = lambda value: "n/a" if value is None else f"{value:.1f}"  # noqa: E731
+    first = {r["module"]: r for r in rows if r["children"] == counts[0]}
+    times = lambda value, base: "" if value is None or not base else f" ({value / base:.2f}x)"  # noqa: E731
     for r in rows:
-        lines.append(f"| {r['module']} | {r['children']} | {r['dims']} | {r['models']} | {fmt(r['median'])} | "
-                     f"{fmt(r['worst'])} | {fmt(r['total'])} | {r['fewest']} of {args.seconds} | {fmt(r['read'])} | "
-                     f"{fmt(r['own'])} | {fmt(r['peak_mib'])} |")
+        base = first[r["module"]]
+        lines.append(f"| {r['module']} | {r['children']} | {r['dims']} | {r['models']} | {r['ready']:.0f} | "
+                     f"{fmt(r['median'])} | {fmt(r['worst'])} | {r['fewest']} of {args.seconds} | {fmt(r['read'])} | "
+                     f"{fmt(r['own'])} | {fmt(r['cpu'])} | {r['cpu_per_dim']:.2f}{times(r['cpu_per_dim'], base['cpu_per_dim'])} | "
+                     f"{fmt(r['plugin_mib'])}{times(r['plugin_mib'], base['plugin_mib'])} | {fmt(r['peak_mib'])} |")
+    for count in counts:
+        both = [r for r in rows if r["children"] == count]
+        lines.append(f"| both | {count} | | | | | | | | | {fmt(sum(r['cpu'] for r in both))} | | "
+                     f"{fmt(sum(r['plugin_mib'] for r in both))} | {fmt(sum(r['peak_mib'] for r in both))} |")
     cycle.publish(lines, args.out_dir, "parent", workdir)
     return 0
 

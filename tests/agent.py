@@ -166,10 +166,10 @@ class NetdataAgent:
     def charts(self) -> dict:
         return self.api("/api/v1/charts")["charts"]
 
-    def wait_for_history(self, seconds: int, host_path: str = "") -> None:
+    def wait_for_history(self, seconds: int, host_path: str = "", grace_s: float = 30) -> None:
         """Block until the agent has at least `seconds` of system.cpu history (of the child streaming to
-        it as `host_path` '/host/<hostname>', if given)."""
-        deadline = time.monotonic() + seconds + 30
+        it as `host_path` '/host/<hostname>', if given), for at most `grace_s` more than that."""
+        deadline = time.monotonic() + seconds + grace_s
         while time.monotonic() < deadline:
             try:
                 data = self.api(f"{host_path}/api/v1/data?chart=system.cpu&after=-{seconds + 5}&points=0&format=json")

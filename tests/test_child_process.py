@@ -2,6 +2,7 @@
 """The child process runner: results come back whole, failures and timeouts say what happened, and nothing
 the child prints reaches the plugin's stdout (the protocol channel)."""
 import os
+import threading
 import time
 
 import numpy as np
@@ -50,3 +51,22 @@ def test_a_child_past_its_timeout_is_stopped_and_says_so():
     with pytest.raises(RuntimeError, match="did not finish within 1s"):
         call_in_child("test_child_process:sleep", 30, timeout=1)
     assert time.monotonic() - started < 10
+
+
+def sleep_and_time(seconds: float):
+    started = time.time()
+    time.sleep(seconds)
+    return started, time.time()
+
+
+def test_the_children_of_a_plugins_jobs_run_one_at_a_time():
+    """Jobs are threads of one plugin: their trainings and warm starts must not all hold a child at once."""
+    spans = []
+    threads = [threading.Thread(target=lambda: spans.append(call_in_child("test_child_process:sleep_and_time", 1)))
+               for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    spans.sort()
+    assert len(spans) == 3 and all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:])), spans
