@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Dict, FrozenSet
 
-from anomalies.config import (COMMON_DEFAULTS, COMMON_PARSERS, CommonConfig, _bool, model_choice,
-                              non_negative_int, parse_settings, positive_int)
+from anomalies.config import (COMMON_DEFAULTS, COMMON_PARSERS, CommonConfig, model_choice, non_negative_int,
+                              parse_settings, positive_int)
 from anomalies.user_models import STREAMING_METHODS, check_user_model
 
 from .detectors import LIBRARIES
@@ -25,10 +25,6 @@ DEFAULTS: Dict[str, Any] = {
     # how many recent samples a model adapts to: the span of the running mean and variance that
     # standardise its input, and the number of its recent scores the probability is read against
     "window_n": 3600,
-    # z unclipped up to ±1000 and learned at most 3 standard deviations at a time, unless held for 300 samples
-    "robust_standardization": False,
-    # samples of a model's own record of block maxima (blocks of 60) that cap its probability (0: none)
-    "record_memory_n": 0,
     # samples after (re)start without flags, while the window of scores fills
     "warmup_n": 1000,
     # seconds of history to learn from at start (0: start cold)
@@ -45,8 +41,6 @@ PARSERS: Dict[str, Callable[[Any], Any]] = {
     **COMMON_PARSERS,
     "model": model_choice(MODELS, LIBRARIES),
     "window_n": positive_int,
-    "robust_standardization": _bool,
-    "record_memory_n": non_negative_int,
     "warmup_n": non_negative_int,
     "warm_start_secs": non_negative_int,
     "save_state_every_n": positive_int,
@@ -62,8 +56,6 @@ class OnlineConfig(CommonConfig):
 
     model: str
     window_n: int
-    robust_standardization: bool
-    record_memory_n: int
     warmup_n: int
     warm_start_secs: int
     save_state_every_n: int

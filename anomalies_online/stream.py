@@ -16,12 +16,10 @@ from anomalies.planning import ModelSpec
 from anomalies.scoring import CycleScores
 from anomalies.user_models import is_reference
 
-from .calibration import RecordMemory, RollingCalibrator
+from .calibration import RollingCalibrator
 from .config import OnlineConfig
 from .detectors import Detector, ZScoreDetector, make_detector
 from .standardize import RunningStandardizer
-
-RECORD_BLOCK_N = 60  # samples per block of a model's record memory
 
 
 @dataclass
@@ -35,7 +33,6 @@ class StreamingModel:
     column_index: np.ndarray
     feature_index: np.ndarray
     settle_n: int
-    records: Optional[RecordMemory] = None
     last_z_: Optional[np.ndarray] = None  # the newest sample's standardised features, for attribution
 
     def step(self, features: np.ndarray) -> Tuple[float, float]:
@@ -49,9 +46,6 @@ class StreamingModel:
         if self.standardizer.n_seen_ <= self.settle_n:
             return float("nan"), float("nan")
         probability = self.calibrator.probability(score)
-        if self.records is not None:
-            probability = min(probability, self.records.share_below(score))
-            self.records.learn(score)
         normalized = self.calibrator.normalized(score)
         self.calibrator.learn(score)
         return probability, normalized
@@ -86,12 +80,9 @@ class StreamingBank:
                 except ValueError as error:
                     not_built.append((spec.name, error))
                     detector = ZScoreDetector()
-                records = (RecordMemory(max(1, self.config.record_memory_n // RECORD_BLOCK_N), RECORD_BLOCK_N)
-                           if self.config.record_memory_n else None)
-                model = StreamingModel(spec, RunningStandardizer(len(feature_index), self.config.window_n,
-                                                                 self.config.robust_standardization),
+                model = StreamingModel(spec, RunningStandardizer(len(feature_index), self.config.window_n),
                                        detector, RollingCalibrator(self.config.window_n, self.config.contamination),
-                                       column_index, feature_index, self.config.warmup_n // 10, records)
+                                       column_index, feature_index, self.config.warmup_n // 10)
             model.column_index, model.feature_index = column_index, feature_index
             models.append(model)
         if not_built:

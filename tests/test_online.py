@@ -10,7 +10,7 @@ from anomalies.columns import Column
 from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
 from anomalies.planning import ModelSpec
-from anomalies_online.calibration import RecordMemory, RollingCalibrator
+from anomalies_online.calibration import RollingCalibrator
 from anomalies_online.config import DEFAULTS, MODELS, parse_config
 from anomalies_online.standardize import RunningStandardizer
 from anomalies_online.stream import StreamingBank, stream_cycle
@@ -27,36 +27,6 @@ def test_standardizer_converges_to_the_recent_mean_and_variance():
     for x in rng.normal([50.0, -3.0], [2.0, 0.1], size=(3000, 2)):  # a level shift is forgotten
         standardizer.learn(x)
     assert standardizer.mean_[0] == pytest.approx(50.0, abs=0.5)
-
-
-def test_robust_standardizer_is_not_pulled_by_a_spike_but_takes_in_a_lasting_change():
-    rng = np.random.default_rng(1)
-    plain, robust = RunningStandardizer(1, span=500), RunningStandardizer(1, span=500, robust=True)
-    for x in rng.normal(0.0, 1.0, size=(3000, 1)):
-        plain.learn(x)
-        robust.learn(x)
-    assert robust.transform(np.array([1e4]))[0] > 1000 - 1e-9 and plain.transform(np.array([1e4]))[0] == 10.0
-    mean_before = robust.mean_.copy()
-    for _ in range(20):  # a spike of 20 samples at 100 standard deviations
-        plain.learn(np.array([100.0]))
-        robust.learn(np.array([100.0]))
-    assert abs(robust.mean_[0] - mean_before[0]) < 0.5 < plain.mean_[0]
-    for _ in range(3000):  # the same level held: after 300 samples it is learned at full weight
-        robust.learn(np.array([100.0]))
-    assert robust.mean_[0] == pytest.approx(100.0, abs=1.0)
-
-
-def test_record_memory_ranks_a_score_among_the_largest_of_each_block():
-    memory = RecordMemory(blocks_n=5, block_n=10, min_blocks=3)
-    assert memory.share_below(1e9) == 100.0  # too few blocks yet: no cap
-    for score in range(70):  # blocks 0-9, ..., 60-69: the last 5 complete ones are kept
-        memory.learn(float(score))
-    assert memory.sorted_.tolist() == [29.0, 39.0, 49.0, 59.0, 69.0]
-    assert memory.share_below(69.5) == 100.0 and memory.share_below(45.0) == 100.0 * 2 / 5  # none filling
-    memory.learn(75.0)
-    assert memory.share_below(80.0) == 100.0 and memory.share_below(50.0) == 100.0 * 3 / 6
-    memory.learn(float("nan"))
-    assert memory.current_n_ == 1
 
 
 def test_rolling_calibrator_ranks_against_the_last_window_only():
