@@ -37,7 +37,7 @@ from typing import Dict, List, Tuple
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import cycle  # noqa: E402  (helpers of the offline bench: agent, venv, /proc sampling)
-from online_cycle import Run  # noqa: E402  (python.d.plugin processes, their RSS)
+from online_cycle import Run, check_agent_alive  # noqa: E402  (python.d.plugin processes, their RSS)
 
 MODULES = ("anomalies", "anomalies_online")
 
@@ -47,21 +47,24 @@ def jobs(parent_host: str, children: List[str], extra: str = "") -> str:
                    f"  charts_regex: '.*'\n  charts_to_exclude: ''\n  save_state: no\n{extra}" for child in children)
 
 
-def cpu_seconds(run: Run) -> float:
-    """CPU seconds (user + system) the plugin of `run` used so far: its own threads, the children it has
-    waited for, and the children still running."""
+def cpu_seconds(run: Run) -> Tuple[float, float]:
+    """CPU seconds (user + system) the plugin of `run` used so far: (its own threads, its children: those it
+    has waited for and those still running)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    own = children = 0.0
     for i, pid in enumerate([run.proc.pid] + cycle.descendants(run.proc.pid)):
         try:
             with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
+                fields = [int(value) for value in stat.read().rsplit(")", 1)[1].split()[11:15]]
         except OSError:
             continue
-        # fields[11:15]: utime, stime, cutime, cstime (the stat fields 14-17)
-        used = fields[11:15] if i == 0 else fields[11:13]
-        total += sum(int(value) for value in used) / ticks
-    return total
+        # fields: utime, stime, cutime, cstime (the stat fields 14-17)
+        if i == 0:
+            own += (fields[0] + fields[1]) / ticks
+            children += (fields[2] + fields[3]) / ticks
+        else:
+            children += (fields[0] + fields[1]) / ticks
+    return own, children
 
 
 READY = {"anomalies": "] : trained ", "anomalies_online": "] : warm start: "}  # a job's log line once it has models
@@ -84,6 +87,7 @@ class Measured:
 
     lines: List[str]
     cpu: float
+    cpu_children: float  # of it, the children's (trainings, warm starts)
     ready_after_s: float
     plugin_mib: float  # the plugin process's own RSS at the end (its children gone)
 
@@ -108,9 +112,13 @@ def run_both(runs: List[Run], jobs_n: int, seconds: int, ready_timeout: int) -> 
         for run in runs:
             run.sample()
         time.sleep(2)
-    measured = [Measured(run.lines[lines:], 100.0 * (cpu_seconds(run) - cpu) / (time.monotonic() - when), ready_after,
-                         cycle.proc_status(run.proc.pid).get("VmRSS", 0) / 1024)
-                for run, (when, cpu, lines) in zip(runs, marks)]
+    measured = []
+    for run, (when, (own, children), lines) in zip(runs, marks):
+        own_now, children_now = cpu_seconds(run)
+        seconds_measured = time.monotonic() - when
+        measured.append(Measured(run.lines[lines:], 100.0 * (own_now - own + children_now - children) / seconds_measured,
+                                 100.0 * (children_now - children) / seconds_measured, ready_after,
+                                 cycle.proc_status(run.proc.pid).get("VmRSS", 0) / 1024))
     for run in runs:
         run.stop()
     return measured
@@ -190,7 +198,11 @@ def main() -> int:
                 cycle.log(f"{name} on {children[-1].host} streams to the parent on {parent.host}")
             names = [child.hostname for child in children]
             for name in names:
-                parent.wait_for_history(args.lead_seconds, host_path=f"/host/{name}", grace_s=300)
+                try:
+                    parent.wait_for_history(args.lead_seconds, host_path=f"/host/{name}", grace_s=300)
+                except TimeoutError:
+                    check_agent_alive(parent)  # Netdata 1.37.1 has segfaulted here as 16 children connected
+                    raise
             dims = sum(dimensions_of(parent, name) for name in names)
             extra = {"anomalies": f"  min_train_secs: {args.lead_seconds}\n",
                      "anomalies_online": f"  warmup_n: {args.lead_seconds}\n"}
@@ -207,8 +219,9 @@ def main() -> int:
                                  jobs=len(job_figures), median=statistics.median(medians) if medians else None,
                                  worst=max(medians) if medians else None, total=sum(medians) if medians else None,
                                  fewest=min(cycles) if cycles else None, read=inside["read"], own=inside["own"],
-                                 own_per_dim=own_per_dim, cpu=m.cpu, ready=m.ready_after_s,
-                                 cpu_per_dim=m.cpu * 1e4 / dims, plugin_mib=m.plugin_mib,
+                                 own_per_dim=own_per_dim, cpu=m.cpu, cpu_children=m.cpu_children,
+                                 ready=m.ready_after_s, cpu_per_dim=m.cpu * 1e4 / dims,
+                                 scoring_per_dim=(m.cpu - m.cpu_children) * 1e4 / dims, plugin_mib=m.plugin_mib,
                                  peak_mib=run.peak_kib / 1024))
                 cycle.log(f"{module}, {count} children: {rows[-1]}")
     finally:
@@ -221,14 +234,16 @@ def main() -> int:
              f"all its charts; measured for {args.seconds} s from the moment every job of both modules was "
              f"trained or warm; the children had {args.lead_seconds} s of history (the offline jobs' "
              f"min_train_secs, the streaming ones' warmup_n); load average {os.getloadavg()[0]:.2f} at the end; "
-             f"{cycle.repo_revision()}. CPU: the plugin's threads and children, 100% = one core; per dimension, "
-             f"µs of CPU per dimension per 1-s cycle. Peak RSS: the plugin with its children (a training or "
+             f"{cycle.repo_revision()}. CPU: the plugin's threads and children (in brackets: the children alone, "
+             f"i.e. trainings, whose schedule on a young agent retrains as the history doubles, and warm "
+             f"starts), 100% = one core; per dimension, µs of CPU per dimension per 1-s cycle. Peak RSS: the plugin with its children (a training or "
              f"warm start's child holds pandas and its window), from the start; plugin RSS: its own at the end.", "",
              "| module | children | dimensions streamed | models | ready after s | median ms per job | "
              "slowest job ms | fewest cycles of a job (of the measured seconds) | median read ms | median own "
-             "work ms (update less read) | CPU % of a core | CPU µs per dimension (x of 1 child) | "
+             "work ms (update less read) | CPU % of a core (of it, children) | CPU µs per dimension (x of 1 child) | "
+             "CPU µs per dimension without children (x of 1 child) | "
              "plugin RSS MiB (x of 1 child) | peak RSS MiB, plugin + children |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     fmt = lambda value: "n/a" if value is None else f"{value:.1f}"  # noqa: E731
     first = {r["module"]: r for r in rows if r["children"] == counts[0]}
     times = lambda value, base: "" if value is None or not base else f" ({value / base:.2f}x)"  # noqa: E731
@@ -236,11 +251,14 @@ def main() -> int:
         base = first[r["module"]]
         lines.append(f"| {r['module']} | {r['children']} | {r['dims']} | {r['models']} | {r['ready']:.0f} | "
                      f"{fmt(r['median'])} | {fmt(r['worst'])} | {r['fewest']} of {args.seconds} | {fmt(r['read'])} | "
-                     f"{fmt(r['own'])} | {fmt(r['cpu'])} | {r['cpu_per_dim']:.2f}{times(r['cpu_per_dim'], base['cpu_per_dim'])} | "
+                     f"{fmt(r['own'])} | {fmt(r['cpu'])} ({fmt(r['cpu_children'])}) | "
+                     f"{r['cpu_per_dim']:.2f}{times(r['cpu_per_dim'], base['cpu_per_dim'])} | "
+                     f"{r['scoring_per_dim']:.2f}{times(r['scoring_per_dim'], base['scoring_per_dim'])} | "
                      f"{fmt(r['plugin_mib'])}{times(r['plugin_mib'], base['plugin_mib'])} | {fmt(r['peak_mib'])} |")
     for count in counts:
         both = [r for r in rows if r["children"] == count]
-        lines.append(f"| both | {count} | | | | | | | | | {fmt(sum(r['cpu'] for r in both))} | | "
+        lines.append(f"| both | {count} | | | | | | | | | {fmt(sum(r['cpu'] for r in both))} "
+                     f"({fmt(sum(r['cpu_children'] for r in both))}) | | | "
                      f"{fmt(sum(r['plugin_mib'] for r in both))} | {fmt(sum(r['peak_mib'] for r in both))} |")
     cycle.publish(lines, args.out_dir, "parent", workdir)
     return 0
