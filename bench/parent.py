@@ -32,7 +32,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
@@ -92,6 +92,14 @@ class Measured:
     plugin_mib: float  # the plugin process's own RSS at the end (its children gone)
 
 
+def sample_while(runs: List[Run], going: Callable[[], bool]) -> None:
+    """Sample the runs' RSS every 2 s while `going()`."""
+    while going():
+        for run in runs:
+            run.sample()
+        time.sleep(2)
+
+
 def run_both(runs: List[Run], jobs_n: int, seconds: int, ready_timeout: int) -> List[Measured]:
     """Run the plugins at once, sampling RSS; once every one of their `jobs_n` jobs is trained or warm (or
     `ready_timeout` seconds have passed), measure for `seconds`."""
@@ -99,19 +107,14 @@ def run_both(runs: List[Run], jobs_n: int, seconds: int, ready_timeout: int) -> 
         run.start()
         cycle.log(f"started {run.label} (dir {run.dir})")
     started = time.monotonic()
-    while time.monotonic() - started < ready_timeout and any(ready_jobs(run) < jobs_n for run in runs):
-        for run in runs:
-            run.sample()
-        time.sleep(2)
+    sample_while(runs, lambda: time.monotonic() - started < ready_timeout
+                 and any(ready_jobs(run) < jobs_n for run in runs))
     ready_after = time.monotonic() - started
     cycle.log(f"ready after {ready_after:.0f} s: " + ", ".join(f"{run.module} {ready_jobs(run)} of {jobs_n}"
                                                               for run in runs))
     time.sleep(2)  # the last one's first cycles with models
     marks = [(time.monotonic(), cpu_seconds(run), len(run.lines)) for run in runs]
-    while time.monotonic() - marks[0][0] < seconds:
-        for run in runs:
-            run.sample()
-        time.sleep(2)
+    sample_while(runs, lambda: time.monotonic() - marks[0][0] < seconds)
     measured = []
     for run, (when, (own, children), lines) in zip(runs, marks):
         own_now, children_now = cpu_seconds(run)
@@ -177,7 +180,7 @@ def main() -> int:
     parser.add_argument("--ready-timeout", type=int, default=900,
                         help="seconds to wait for every job to be trained or warm before measuring")
     parser.add_argument("--lead-seconds", type=int, default=120, help="history of a child before it is modelled "
-                        "(the offline jobs' min_train_secs)")
+                        "(the offline jobs' min_train_secs, the streaming ones' warmup_n)")
     parser.add_argument("--out-dir", default=str(BENCH / "out"))
     args = parser.parse_args()
     counts = sorted(int(n) for n in args.children.split(","))
@@ -214,12 +217,11 @@ def main() -> int:
                 medians = [f["median"] for f in job_figures.values()]
                 inside = health_medians(m.lines)
                 cycles = [f["cycles"] for f in job_figures.values()]
-                own_per_dim = inside["own"] * 1000 * count / dims if inside["own"] is not None and dims else None
                 rows.append(dict(module=module, children=count, dims=dims, models=models_of(run),
                                  jobs=len(job_figures), median=statistics.median(medians) if medians else None,
-                                 worst=max(medians) if medians else None, total=sum(medians) if medians else None,
+                                 worst=max(medians) if medians else None,
                                  fewest=min(cycles) if cycles else None, read=inside["read"], own=inside["own"],
-                                 own_per_dim=own_per_dim, cpu=m.cpu, cpu_children=m.cpu_children,
+                                 cpu=m.cpu, cpu_children=m.cpu_children,
                                  ready=m.ready_after_s, cpu_per_dim=m.cpu * 1e4 / dims,
                                  scoring_per_dim=(m.cpu - m.cpu_children) * 1e4 / dims, plugin_mib=m.plugin_mib,
                                  peak_mib=run.peak_kib / 1024))
