@@ -4,9 +4,10 @@
 probabilities, flags and scores into chart values."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Protocol, Sequence, Set, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Protocol, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from .health import JobHealth
 from .netdata_source import NetdataSource, RowGatherer, describe_error
 
 MAX_SCORE = 5.0  # on the score chart's scale: 1 + log10 of 10,000 times the threshold
+OUTAGE_AFTER_N = 2  # failed reads in a row that make a host "down" (one warning); fewer are skipped samples
 
 
 class Logger(Protocol):
@@ -59,18 +61,39 @@ class RepeatFilter:
         self.said = set(warnings)
 
 
+class Reading(NamedTuple):
+    """What one read brought: the raw row, and when the agent collected the newest of its charts (unix
+    seconds; None if it did not say)."""
+
+    row: np.ndarray
+    collected_at: Optional[int]
+
+
+def newest_collection(latest_by_host: Dict[str, Dict[str, dict]]) -> Optional[int]:
+    """The newest `last_updated` of the charts in /api/v1/allmetrics answers, or None if none has one."""
+    times = [chart.get("last_updated") for charts in latest_by_host.values() for chart in charts.values()
+             if isinstance(chart, dict)]
+    times = [int(t) for t in times if isinstance(t, (int, float)) and math.isfinite(t)]
+    return max(times) if times else None
+
+
 class LatestReader:
-    """The newest value of every gathered column, one `allmetrics` request per host."""
+    """The newest value of every gathered column, one `allmetrics` request per host.
+
+    A host that fails OUTAGE_AFTER_N reads in a row is down: one warning, and one line when it answers again.
+    A single failed read (an agent that drops one connection while it settles after a restart) is a skipped
+    sample, counted in the job's health chart but not logged."""
 
     def __init__(self, source: NetdataSource, log: Logger, health: JobHealth):
         self.source = source
         self.log = log
         self.health = health
-        self.unreachable: Set[str] = set()
+        self.failures: Dict[str, int] = {}  # consecutive failed reads per host
+        self.unreachable: Set[str] = set()  # hosts said to be down
 
-    def read(self, gatherer: RowGatherer) -> Optional[np.ndarray]:
-        """One raw row (NaN where a host or dimension gave nothing), or None when no host answered; its
-        latency, and whether a host failed, go to the job's health."""
+    def read(self, gatherer: RowGatherer) -> Optional[Reading]:
+        """One raw row (NaN where a host or dimension gave nothing) with the time of its newest collection,
+        or None when no host answered; its latency, and whether a host failed, go to the job's health."""
         started = time.monotonic()
         latest, failed = {}, False
         for host, chart_ids in gatherer.charts().items():
@@ -78,18 +101,20 @@ class LatestReader:
                 latest[host] = self.source.latest(host, chart_ids)
             except Exception as error:  # noqa: BLE001 - agent down or restarting: a gap, not a crash
                 failed = True
-                if host not in self.unreachable:
+                self.failures[host] = self.failures.get(host, 0) + 1
+                if self.failures[host] >= OUTAGE_AFTER_N and host not in self.unreachable:
                     self.log.warning(f"cannot read latest values from '{host}': {describe_error(error)}; "
                                      "its models pause until it answers")
-                self.unreachable.add(host)
+                    self.unreachable.add(host)
                 continue
+            self.failures.pop(host, None)
             if host in self.unreachable:
                 self.log.info(f"'{host}' answers again")
                 self.unreachable.discard(host)
         self.health.read(time.monotonic() - started, failed)
         if not latest:
             return None
-        return gatherer.row(latest)
+        return Reading(gatherer.row(latest), newest_collection(latest))
 
 
 class PauseReporter:

@@ -15,6 +15,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .collection_clock import MAX_FILL_N
+
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -86,8 +88,17 @@ class FeatureWindow:
         self.rows_ = self.rows_[:0]
         self.last_finite_ = np.full(self.rows_.shape[1], np.nan)
 
-    def push(self, row: np.ndarray) -> Optional[np.ndarray]:
-        """Add the newest raw row; return the newest feature row, or None while the window fills."""
+    def push(self, row: np.ndarray, missed: int = 0) -> Optional[np.ndarray]:
+        """Add the newest raw row, after `missed` rows the reads did not see (filled in on the line from the
+        last row to this one, as many as MAX_FILL_N; more restart the window); return the newest feature row,
+        or None while the window fills."""
+        if missed > MAX_FILL_N:
+            self.restart()
+        elif missed > 0 and len(self.rows_):
+            known = np.where(np.isfinite(row), row, self.last_finite_)
+            steps = np.arange(1, missed + 1)[:, None] / (missed + 1)
+            filled = self.last_finite_ + steps * (known - self.last_finite_)
+            self.rows_ = np.vstack([self.rows_, filled])[-self.spec.window:]
         row = np.where(np.isfinite(row), row, self.last_finite_)
         self.last_finite_ = np.where(np.isfinite(row), row, self.last_finite_)
         self.rows_ = np.vstack([self.rows_, row[None, :]])[-self.spec.window:]

@@ -16,12 +16,14 @@ from .band_charts import BandCharts
 from .deviation import DeviationGate, offline_judge
 from .flags import PersistenceFlagger
 from .health import JobHealth
+from .memory import keep_large_blocks_in_mmap
 from .cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
                     report_config_problems, warming_values)
 from .netdata_source import NetdataSource, RowGatherer
 from .planning import list_charts, plan_models
 from .scoring import score_cycle
 from .child_process import call_in_child
+from .collection_clock import CollectionClock
 from .stale_state import remove_stale
 from .state_store import job_store
 from .training import TrainedState
@@ -35,6 +37,7 @@ class AnomaliesJob:
 
     def __init__(self, configuration: Dict[str, Any], log: Logger, module: str = "anomalies",
                  job_name: Optional[str] = None):
+        keep_large_blocks_in_mmap()  # the plugin's jobs share one process: see anomalies.memory
         self.log = log
         self.module = module
         self.configuration = dict(configuration)
@@ -56,6 +59,7 @@ class AnomaliesJob:
         self.last_data: Dict[str, int] = {}
         self.health = JobHealth()
         self.reader = LatestReader(self.source, log, self.health)
+        self.clock = CollectionClock(self.update_every)
         self.pauses = PauseReporter(log)
         self.rising = RisingFlags()
         self.gate = DeviationGate()
@@ -222,11 +226,15 @@ class AnomaliesJob:
         if self.state is None or not self.state.bank.names:
             result.data = warming_values()
             return result
-        row = self.reader.read(self.gatherer)
-        if row is None:  # no agent answered: no features across the gap (its diffs would look anomalous)
+        reading = self.reader.read(self.gatherer)
+        if reading is None:  # no agent answered: no features across the gap (its diffs would look anomalous)
             self.window.restart()
             return result
-        feature_row = self.window.push(row)
+        row, samples = reading.row, self.clock.advance(reading.collected_at)
+        if samples == 0:  # the agent has not collected since the last read: nothing new to score
+            result.data = self.last_data
+            return result
+        feature_row = self.window.push(row, missed=(samples or 1) - 1)
         if self._trainer is not None or self.hold_cycles > 0:
             self.hold_cycles = max(0, self.hold_cycles - 1)
             result.data = self.last_data

@@ -17,6 +17,7 @@ from .attribution import ExpectedBand, offline_shares
 from .changepoints import ChangePoint, ChangePointDetector
 from .columns import Column
 from .config import Config
+from .collection_clock import CollectionClock
 from .features import FeatureSpec, FeatureWindow
 from .flags import PersistenceFlagger
 from .netdata_source import NetdataSource, describe_error
@@ -183,10 +184,12 @@ def _replay(specs: Sequence[ModelSpec], state, config: Config, reference: Window
     when the two meet (otherwise the first rows only fill the feature window)."""
     spec = FeatureSpec.from_config(config)
     bank = state.bank
-    contiguous = len(reference.timestamps) and window.timestamps[0] - reference.timestamps[-1] <= 2
     feature_window = FeatureWindow(spec, reference.values[-spec.window:])
-    if not contiguous:
-        feature_window.restart()
+    # The rows are a second apart; one the reference window holds too (they may share their edge) is not
+    # scored twice, and a second missing from the history is filled in, as the collector's cycles do.
+    clock = CollectionClock(1)
+    if len(reference.timestamps):
+        clock.advance(int(reference.timestamps[-1]))
     flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
     rows, n_models, n_columns = len(window.values), len(bank.models), len(state.columns)
     # float32: a day at 1 s over 200 models is 70 MB per array
@@ -197,7 +200,13 @@ def _replay(specs: Sequence[ModelSpec], state, config: Config, reference: Window
     for i, row in enumerate(window.values):
         if i % 600 == 0:
             say("scoring", i, rows)
-        feature_row = feature_window.push(row)
+        samples = clock.advance(int(window.timestamps[i]))
+        if samples == 0:  # the second before again
+            flagger.update(bank.names, np.full(n_models, np.nan))
+            continue
+        if samples is None:  # before the reference window's end: nothing to continue from
+            feature_window.restart()
+        feature_row = feature_window.push(row, missed=(samples or 1) - 1)
         if feature_row is None:
             flagger.update(bank.names, np.full(n_models, np.nan))
             continue

@@ -15,6 +15,8 @@ from anomalies.attribution import RisingFlags, describe_flag, log_explanation, s
 from anomalies.band_charts import BandCharts, streaming_band
 from anomalies.deviation import DeviationGate, streaming_judge
 from anomalies.child_process import call_in_child
+from anomalies.collection_clock import CollectionClock
+from anomalies.memory import keep_large_blocks_in_mmap
 from anomalies.cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
                              report_config_problems, warming_values)
 from anomalies.features import FeatureSpec, FeatureWindow
@@ -38,6 +40,7 @@ class OnlineJob:
 
     def __init__(self, configuration: Dict[str, Any], log: Logger, module: str = "anomalies_online",
                  job_name: Optional[str] = None):
+        keep_large_blocks_in_mmap()  # the plugin's jobs share one process: see anomalies.memory
         self.log = log
         self.module = module
         self.config: OnlineConfig = parse_config(configuration)
@@ -52,6 +55,8 @@ class OnlineJob:
         self.bank = StreamingBank(self.config, self.feature_spec)
         self.health = JobHealth()
         self.reader = LatestReader(self.source, log, self.health)
+        self.clock = CollectionClock(max(1, int(configuration.get("update_every") or 1)))
+        self.last_data: Dict[str, int] = {}  # the charts' values of the last cycle with a new sample
         self.pauses = PauseReporter(log)
         self.rising = RisingFlags()
         self.gate = DeviationGate()
@@ -203,11 +208,15 @@ class OnlineJob:
         if self.gatherer is None or not self.bank.models:
             result.data = warming_values()
             return result
-        row = self.reader.read(self.gatherer)
-        if row is None:  # no agent answered: no features across the gap (its diffs would look anomalous)
+        reading = self.reader.read(self.gatherer)
+        if reading is None:  # no agent answered: no features across the gap (its diffs would look anomalous)
             self.window.restart()
             return result
-        feature_row = self.window.push(row)
+        row, samples = reading.row, self.clock.advance(reading.collected_at)
+        if samples == 0:  # the agent has not collected since the last read: nothing new to learn
+            result.data = self.last_data or warming_values()
+            return result
+        feature_row = self.window.push(row, missed=(samples or 1) - 1)
         if feature_row is None or warming:
             result.data = warming_values()
             return result
@@ -232,6 +241,7 @@ class OnlineJob:
         if self.bands.charts:
             result.data.update(self.bands.values(streaming_band(self.bank.models, self.bands.charts,
                                                                 len(self.bank.columns))))
+        self.last_data = result.data
         return result
 
     def _explain(self, model: StreamingModel, row: np.ndarray) -> None:

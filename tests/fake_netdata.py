@@ -44,7 +44,11 @@ class _QuietServer(ThreadingHTTPServer):
 class FakeNetdata:
     """charts: {chart id: {dim name: series}}; a series may return None, NaN or Inf. Set `delay_s` to
     answer that late, `garbage` to answer 200 with something that is not JSON, `drop_next` to close that
-    many connections without an answer (as an agent does with a kept-alive connection it has let go)."""
+    many connections without an answer (as an agent does with a kept-alive connection it has let go).
+
+Without a `clock`, every /api/v1/allmetrics answer is a new collection (its `last_updated` one second after
+the last answer's), however fast a test reads; with one (`time.time`, or a test's own), the values and the
+collections are those of its whole seconds, as an agent's."""
 
     def __init__(self, charts: Dict[str, Dict[str, Series]], auth: Optional[tuple] = None,
                  certificate: Optional[Path] = None):
@@ -53,6 +57,8 @@ class FakeNetdata:
         self.delay_s = 0.0
         self.garbage = False
         self.drop_next = 0
+        self.clock: Optional[Callable[[], float]] = None
+        self.collections_ = int(time.time())
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -109,15 +115,17 @@ class FakeNetdata:
         return None if value is None or not math.isfinite(value) else value
 
     def answer(self, path: str, query: Dict[str, str]):
-        now = int(time.time())
+        now = int(self.clock() if self.clock else time.time())
         if path == "/api/v1/charts":
-            now = int(time.time())  # the series are functions of time: as if collected for a day
+            now = int(self.clock() if self.clock else time.time())  # the series are functions of time: as if collected for a day
             return {"charts": {chart: {"id": chart, "dimensions": {f"id_{d}": {"name": d} for d in dims},
                                        "first_entry": now - 86400, "last_entry": now}
                                for chart, dims in self.charts.items()}}
         if path == "/api/v1/allmetrics":
             # Netdata's JSON writer prints NaN/Inf as null; keep them raw here to prove we cope either way.
-            return {chart: {"name": chart, "last_updated": now,
+            self.collections_ += 1
+            collected = now if self.clock else self.collections_
+            return {chart: {"name": chart, "last_updated": collected,
                             "dimensions": {f"id_{d}": {"name": d, "value": series(now)} for d, series in dims.items()}}
                     for chart, dims in self.charts.items()}
         if path == "/api/v1/data" and query.get("chart") in self.charts:

@@ -7,6 +7,8 @@ answers, a chart that vanishes and comes back) come from a fake API the test scr
 agent stopped for a minute is a real private agent."""
 import re
 import threading
+import time
+from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import pytest
@@ -144,6 +146,7 @@ def fault_runs(tmp_path_factory):
               "system.load": {"load1": wave(90, 0.5, 1)},
               "system.io": {"in": wave(30, 3), "out": wave(20, 2)}}
     with FakeNetdata(charts) as fake:
+        fake.clock = time.time  # collections at whole seconds, as an agent's: the plugin reads at its own
         return side_by_side(tmp_path_factory.mktemp("faults"),
                             {module: job_config(module, fake.host) for module in JOBS}, 100, Script(fake))
 
@@ -184,10 +187,18 @@ def test_each_fault_is_visible_and_the_job_recovers_from_all(module, fault_runs)
     assert {"system.cpu_prob", "system.load_prob", "system.io_prob"} <= set(last)
 
 
-def test_agent_down_for_a_minute_then_back_without_a_flood_of_flags(tmp_path):
-    """Both modules against a real agent that is stopped for 60 s: each says so once, leaves a gap, and serves
-    again after the restart without a plugin restart."""
-    node = NetdataAgent(tmp_path / "agent").start()
+def agent_log_tail(node: NetdataAgent, lines: int = 30) -> List[str]:
+    """The end of a test agent's error log (across its restarts)."""
+    try:
+        return (node.root / "log" / "error.log").read_text(errors="replace").splitlines()[-lines:]
+    except OSError as error:
+        return [repr(error)]
+
+
+def agent_down_for_a_minute(root: Path) -> Tuple[Dict[str, object], NetdataAgent, str]:
+    """Both modules' plugins for 150 s against a real agent that is stopped at 25 s and started again 60 s
+    later: (their outputs, the agent, why the restarted agent died by itself if it did)."""
+    node = NetdataAgent(root / "agent").start()
     node.wait_for_history(60)
     events: Dict[str, float] = {}
 
@@ -206,17 +217,34 @@ def test_agent_down_for_a_minute_then_back_without_a_flood_of_flags(tmp_path):
                             "  warm_start_secs: 60\n  warmup_n: 30\n  save_state: no\n",
     }
     try:
-        runs = side_by_side(tmp_path, {module: config.format(host=node.host) for module, config in configs.items()},
+        runs = side_by_side(root, {module: config.format(host=node.host) for module, config in configs.items()},
                             150, stop_then_start)
+        assert "started" in events
+        return runs, node, node.death_notice()
     finally:
         node.stop()
-    assert "started" in events
+
+
+def test_agent_down_for_a_minute_then_back_without_a_flood_of_flags(tmp_path):
+    """Both modules against a real agent that is stopped for 60 s: each says so once, leaves a gap, and serves
+    again after the restart without a plugin restart.
+
+    Netdata 1.37.1 itself sometimes dies soon after such a restart ("malloc(): unaligned tcache chunk
+    detected" in its log, seen locally and in CI); then both jobs rightly say a second time that it is down.
+    Such a run tests the agent, not the jobs: it is run once more, and a second crash fails the test."""
+    for attempt in range(2):
+        runs, node, agent_died = agent_down_for_a_minute(tmp_path / f"attempt{attempt}")
+        if not agent_died:
+            break
+        print(f"attempt {attempt}: the restarted agent died by itself: {agent_died}")
+    assert not agent_died, agent_died
     for module, output in runs.items():
         job = f"{module}_down"
         assert "Traceback" not in output.stderr and output.non_protocol_lines() == []
         warnings = "\n".join(output.log_lines("down", "WARNING"))
-        assert warnings.count("cannot read latest values from") == 1, (module, warnings)
-        assert len(output.log_lines("down", "answers again")) == 1, module
+        why = (module, output.log_lines("down"), agent_log_tail(node))  # what a failure needs to be read
+        assert warnings.count("cannot read latest values from") == 1, why
+        assert len(output.log_lines("down", "answers again")) == 1, why
         per_cycle = cycles(output.stdout, job)
         probability = [cycle.get(f"{job}.probability") for cycle in per_cycle]
         start, length = max(gaps(probability), key=lambda gap: gap[1])

@@ -8,7 +8,7 @@ import urllib3
 
 from anomalies import health
 from anomalies.columns import Column
-from anomalies.cycle import warming_values
+from anomalies.cycle import OUTAGE_AFTER_N, LatestReader, warming_values
 from anomalies.job import RETRY_TRAINING_EVERY_N, AnomaliesJob
 from anomalies.netdata_source import NetdataSource
 from anomalies.history import fetch_history
@@ -68,6 +68,40 @@ def test_a_connection_closed_without_an_answer_is_tried_once_more_not_called_dow
         fake.drop_next = 2
         with pytest.raises(urllib3.exceptions.ProtocolError):
             source.latest(fake.host)
+
+
+class ScriptedSource:
+    """A source whose reads fail where the script says False."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+
+    def latest(self, host, charts=()):
+        if not self.answers.pop(0):
+            raise ConnectionRefusedError("Connection refused")
+        return {}
+
+
+class OneHostGatherer:
+    def charts(self):
+        return {"127.0.0.1:19999": ["system.cpu"]}
+
+    def row(self, latest):
+        return np.zeros(1)
+
+
+def test_one_failed_read_is_a_skipped_sample_and_failures_in_a_row_are_one_outage():
+    assert OUTAGE_AFTER_N == 2
+    # a blip, an outage of 4 reads, back, a blip, a second outage of 2 reads, back
+    script = [True, False, True, False, False, False, False, True, True, False, True, False, False, True]
+    log, job_health = RecordingLog(), health.JobHealth()
+    reader = LatestReader(ScriptedSource(script), log, job_health)
+    rows = [reader.read(OneHostGatherer()) for _ in script]
+    assert [row is not None for row in rows] == script  # every failed read is a gap
+    assert len(log.said("warning", "cannot read latest values from '127.0.0.1:19999': Connection refused")) == 2
+    assert len(log.said("info", "'127.0.0.1:19999' answers again")) == 2
+    assert [level for level, _ in log.lines] == ["warning", "info", "warning", "info"]
+    assert len(job_health.read_errors_) == script.count(False)  # the health chart counts them all
 
 
 def wait_trained(job, log, seconds=30):
