@@ -23,7 +23,7 @@ _CONF = """\
 [global]
     run as user = {user}
     hostname = {hostname}
-    memory mode = ram
+    memory mode = {memory_mode}
     history = {history}
     update every = 1
 [directories]
@@ -72,8 +72,9 @@ class NetdataAgent:
 
     def __init__(self, root: Path, python_d: bool = False, health: bool = False,
                  hostname: str = "testnode", history: int = 3600, port: Optional[int] = None,
-                 dashboard_info: bool = False, apps: bool = False):
+                 dashboard_info: bool = False, apps: bool = False, memory_mode: str = "ram"):
         self.root = Path(root)
+        self.memory_mode = memory_mode  # "ram", or "dbengine" (Debian's default)
         self.port = port or free_port()
         self.python_d = python_d
         self.health = health
@@ -109,7 +110,8 @@ class NetdataAgent:
             dashboard_info = f"    custom dashboard_info.js = {DASHBOARD_INFO.name}\n"
         path.write_text(_CONF.format(web_dir=web_dir, dashboard_info=dashboard_info,
             user="root" if os.geteuid() == 0 else os.environ.get("USER", "root"),
-            hostname=self.hostname, history=self.history, root=self.root, stock=STOCK_CONFIG_DIR,
+            hostname=self.hostname, history=self.history, memory_mode=self.memory_mode, root=self.root,
+            stock=STOCK_CONFIG_DIR,
             plugins=PLUGINS_DIR, port=self.port, python_d="yes" if self.python_d else "no",
             health="yes" if self.health else "no", apps="yes" if self.apps else "no"))
         return path
@@ -189,10 +191,10 @@ class NetdataAgent:
         return self
 
     def accept_streams(self, api_key: str) -> "NetdataAgent":
-        """Make this agent a parent that keeps the charts of the children streaming with `api_key` in RAM,
-        served under /host/<child hostname>/ (before `start`)."""
+        """Make this agent a parent that keeps the charts of the children streaming with `api_key` (in its own
+        memory mode), served under /host/<child hostname>/ (before `start`)."""
         (self.config_dir / "stream.conf").write_text(
-            f"[{api_key}]\n    enabled = yes\n    allow from = *\n    default memory mode = ram\n"
+            f"[{api_key}]\n    enabled = yes\n    allow from = *\n    default memory mode = {self.memory_mode}\n"
             f"    default history = {self.history}\n    health enabled by default = no\n")
         return self
 
