@@ -5,7 +5,8 @@ which direction it moved. Computed only when a flag rises, so its cost is off th
 - Expected value and band of a dimension: the median and the middle 95% of its raw values in the training
   window (offline), or its running mean +- 2 running standard deviations (streaming).
 - Share of the score: PCA's score is a sum over components of distances, and a squared distance is a sum
-  over features, so each feature's part of it is exact; zmax's score is the largest |z| of a feature, so a
+  over features, so each feature's part of it is exact, and so is each feature's squared z in zscore's
+  mean of squared z-scores; zmax's score is the largest |z| of a feature, so a
   dimension's share is its own largest |z| (the one that sets the score has the largest share); other
   offline models leave one dimension out (its
   features at their training means) and take the drop in score. Streaming models are read through their
@@ -20,7 +21,7 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 
 from .columns import Column
-from .models import PcaScorer, ZmaxScorer
+from .models import PcaScorer, ZmaxScorer, ZscoreScorer
 
 BAND_QUANTILES = (2.5, 50.0, 97.5)  # the band is the middle 95% of the training values, the median expected
 BAND_ROWS = 2000  # training rows the band is read from, evenly spaced (a 95% band needs no more; 4 h is 14,400)
@@ -159,6 +160,8 @@ def offline_shares(model, feature_row: np.ndarray, n_columns: int) -> np.ndarray
     if isinstance(model.scorer, ZmaxScorer):
         return per_dimension(np.nan_to_num(model.scorer.z(own[None, :])[0]), feature_columns, model.column_index,
                              np.maximum)
+    if isinstance(model.scorer, ZscoreScorer):
+        return per_dimension(np.nan_to_num(model.scorer.z(own[None, :])[0] ** 2), feature_columns, model.column_index)
     groups = [np.flatnonzero(feature_columns == c) for c in model.column_index]
     reference = model.feature_mean if model.feature_mean is not None else np.zeros_like(own)
     drops = leave_one_out_shares(lambda x: float(model.scorer.score(x[None, :])[0]), own, reference, groups)

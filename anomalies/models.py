@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Detectors trained on feature matrices: `zmax` and `pca` computed here in numpy (neither training nor
+"""Detectors trained on feature matrices: `pca`, `zscore` and `zmax` computed here in numpy (neither training nor
 scoring pays for PyOD), and PyOD's others, built lazily (only the configured model's module is imported)."""
 from __future__ import annotations
 
@@ -81,13 +81,12 @@ class PcaScorer:
         return (np.sqrt(np.maximum(squared, 0.0)) / self.weights).sum(axis=1)
 
 
-class ZmaxScorer:
-    """The largest absolute z-score over a row's features, each standardised by its training mean and
-    standard deviation: a change in any one feature counts in full, where a sum over all features (PCA's
-    distances) dilutes it among the quiet ones.
+class StandardisedScorer:
+    """Scores a row from its features' z-scores, each feature standardised by its training mean and standard
+    deviation.
 
     A feature (nearly) constant in training gets the scale `RELATIVE_FLOOR` x (|mean| + 1): a counter that
-    was always 0 scores 1000 for a change of 1, which is the anomaly it is, yet stays finite.
+    was always 0 scores a z of 1000 for a change of 1, which is the anomaly it is, yet stays finite.
     """
 
     RELATIVE_FLOOR = 1e-3
@@ -97,7 +96,7 @@ class ZmaxScorer:
         self.scale = scale
 
     @classmethod
-    def fit(cls, features: np.ndarray) -> "ZmaxScorer":
+    def fit(cls, features: np.ndarray) -> "StandardisedScorer":
         mean = features.mean(axis=0)
         return cls(mean, np.maximum(features.std(axis=0), cls.RELATIVE_FLOOR * (np.abs(mean) + 1.0)))
 
@@ -106,10 +105,28 @@ class ZmaxScorer:
         return np.abs((features - self.mean) / self.scale)
 
     def score(self, features: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class ZmaxScorer(StandardisedScorer):
+    """The largest absolute z-score over a row's features: a change in any one feature counts in full, where
+    a sum over all features (PCA's distances) dilutes it among the quiet ones."""
+
+    def score(self, features: np.ndarray) -> np.ndarray:
         return self.z(features).max(axis=1)
 
 
-NUMPY_MODELS = {"pca": PcaScorer, "zmax": ZmaxScorer}  # fitted here, without PyOD
+class ZscoreScorer(StandardisedScorer):
+    """The mean squared z-score of a row's features (a Mahalanobis distance that ignores correlations): the
+    streaming module's `zscore` against the training window's mean and spread. Every feature counts by its
+    own rarity; PCA's score divides by the explained variance of each component, so its rarest directions,
+    which hold mostly noise, outweigh the rest."""
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        return (self.z(features) ** 2).mean(axis=1)
+
+
+NUMPY_MODELS = {"pca": PcaScorer, "zmax": ZmaxScorer, "zscore": ZscoreScorer}  # fitted here, without PyOD
 
 
 def detector_class(name: str) -> type:

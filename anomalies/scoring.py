@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Scoring every trained model from one feature row per cycle, with the models of one kind batched.
 
-PCA and zmax models are scored together, per kind, with a handful of numpy calls over flat arrays,
+PCA, zscore and zmax models are scored together, per kind, with a handful of numpy calls over flat arrays,
 whatever their number; other kinds go through their scorer one by one.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from .calibration import EmpiricalCalibrator, relative_to_threshold
 from .flags import PersistenceFlagger
-from .models import PcaScorer, Scorer, ZmaxScorer
+from .models import PcaScorer, Scorer, ZmaxScorer, ZscoreScorer
 
 
 @dataclass
@@ -40,7 +40,7 @@ class TrainedModel:
 
 
 def raw_standardisation(model: TrainedModel) -> Tuple[np.ndarray, np.ndarray]:
-    """(mean, scale) of a PCA or zmax model's standardisation in terms of its raw features: a custom model's
+    """(mean, scale) of a PCA, zscore or zmax model's standardisation in terms of its raw features: a custom model's
     min-max normalisation folded in, so that a batch standardises every model's raw features at once."""
     mean, scale = model.scorer.mean, model.scorer.scale
     if model.feature_min is None:
@@ -99,20 +99,34 @@ class PcaBatch:
         return np.bincount(self.row_model, weights=np.sqrt(squared) / self.row_weight, minlength=self.n_models)
 
 
-class ZmaxBatch:
-    """The zmax score (largest |z| of a model's features) of many models at once: one standardisation of
-    all models' features, then a maximum per model over its contiguous slice."""
+class StandardisedBatch:
+    """Many zmax or zscore models at once: one standardisation of all models' features, then one reduction
+    per model over its contiguous slice."""
 
     def __init__(self, models: Sequence[TrainedModel]):
         standardisations = [raw_standardisation(model) for model in models]
         self.feature_index = np.concatenate([m.feature_index for m in models])
         self.mean = np.concatenate([mean for mean, _ in standardisations])
         self.scale = np.concatenate([scale for _, scale in standardisations])
-        self.offsets = np.cumsum([0] + [len(m.feature_index) for m in models[:-1]])
+        self.sizes = np.array([len(m.feature_index) for m in models])
+        self.offsets = np.cumsum(np.concatenate([[0], self.sizes[:-1]]))
+
+    def z(self, feature_row: np.ndarray) -> np.ndarray:
+        return np.abs((feature_row[self.feature_index] - self.mean) / self.scale)
+
+
+class ZmaxBatch(StandardisedBatch):
+    """The zmax score (largest |z| of a model's features) of many models at once."""
 
     def score(self, feature_row: np.ndarray) -> np.ndarray:
-        z = np.abs((feature_row[self.feature_index] - self.mean) / self.scale)
-        return np.maximum.reduceat(z, self.offsets)
+        return np.maximum.reduceat(self.z(feature_row), self.offsets)
+
+
+class ZscoreBatch(StandardisedBatch):
+    """The zscore score (mean squared z of a model's features) of many models at once."""
+
+    def score(self, feature_row: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(self.z(feature_row) ** 2, self.offsets) / self.sizes
 
 
 class ModelBank:
@@ -122,7 +136,7 @@ class ModelBank:
         self.models = list(models)
         self.names = [m.name for m in self.models]
         self.batches = []  # (positions, batch) per kind scored in one pass
-        for kind, batch in ((PcaScorer, PcaBatch), (ZmaxScorer, ZmaxBatch)):
+        for kind, batch in ((PcaScorer, PcaBatch), (ZmaxScorer, ZmaxBatch), (ZscoreScorer, ZscoreBatch)):
             positions = [i for i, m in enumerate(self.models) if isinstance(m.scorer, kind)]
             if positions:
                 self.batches.append((np.array(positions, dtype=int), batch([self.models[i] for i in positions])))

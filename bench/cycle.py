@@ -161,9 +161,12 @@ def repo_revision() -> str:
         return "?"
 
 
-def job_config(host: str, charts_regex: str, exclude: str, model: str, args) -> str:
+def job_config(host: str, charts_regex: str, exclude: str, model: Optional[str], args) -> str:
+    """A job's conf: upstream's with `model` (lags_n 5, its default), or, with `model` None, ours with the
+    collector's own default model and features."""
     def q(value) -> str:
         return "'" + str(value).replace("'", "''") + "'"
+    model_lines = [] if model is None else [f"  model: {q(model)}", "  lags_n: 5"]
     return "\n".join([
         "anomalies:",
         "  name: 'anomalies'",
@@ -173,13 +176,12 @@ def job_config(host: str, charts_regex: str, exclude: str, model: str, args) -> 
         "  autodetection_retry: 0",
         f"  charts_regex: {q(charts_regex)}",
         f"  charts_to_exclude: {q(exclude)}",
-        f"  model: {q(model)}",
+        *model_lines,
         f"  train_n_secs: {args.train_n_secs}",
         "  train_max_n: 100000",
         f"  train_every_n: {args.train_every_n}",
         f"  train_no_prediction_n: {args.train_no_prediction_n}",
         "  offset_n_secs: 0",
-        "  lags_n: 5",
         "  smooth_n: 3",
         "  diffs_n: 1",
         "  contamination: 0.001",
@@ -249,8 +251,8 @@ class PluginRun:
     """One `python.d.plugin anomalies debug trace nolock` process with its own config and lib dirs."""
 
     def __init__(self, label: str, kind: str, workdir: Path, host: str, charts_regex: str, exclude: str,
-                 model: str, args, upstream_site: Optional[Path] = None, repo_on_path: bool = False):
-        self.label, self.kind, self.model = label, kind, model
+                 model: Optional[str], args, upstream_site: Optional[Path] = None, repo_on_path: bool = False):
+        self.label, self.kind, self.model = label, kind, model or "defaults"
         self.charts_regex, self.exclude = charts_regex, exclude
         self.args = args
         self.dir = workdir / label.replace(" ", "_").replace("/", "_")
@@ -556,7 +558,7 @@ def main() -> int:
         if not args.no_upstream:
             main_runs.append(PluginRun("upstream", "upstream", workdir, agent.host, SYSTEM_REGEX, SYSTEM_EXCLUDE,
                                        "pca", args, upstream_site))
-        main_runs.append(PluginRun("ours", "ours", workdir, agent.host, SYSTEM_REGEX, SYSTEM_EXCLUDE, "pca", args,
+        main_runs.append(PluginRun("ours", "ours", workdir, agent.host, SYSTEM_REGEX, SYSTEM_EXCLUDE, None, args,
                                    repo_on_path=repo_on_path))
         log(f"side-by-side run for {args.seconds}s")
         run_together(main_runs, args.seconds)
@@ -566,7 +568,7 @@ def main() -> int:
         if args.all_charts:
             charts = agent.charts()
             all_scope = scope(charts, ".*", "")
-            run = PluginRun("ours all charts", "ours", workdir, agent.host, ".*", "", "pca", args,
+            run = PluginRun("ours all charts", "ours", workdir, agent.host, ".*", "", None, args,
                             repo_on_path=repo_on_path)
             log(f"all-charts run for {args.all_charts_seconds or args.seconds}s")
             run_together([run], args.all_charts_seconds or args.seconds)

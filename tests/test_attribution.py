@@ -136,3 +136,20 @@ def test_a_zmax_model_credits_the_dimension_with_the_largest_z():
     shifted[-5:, 2] += 60  # cached up by 12 sd, the others as usual
     shares = offline_shares(model, SPEC.matrix(shifted)[-1], len(COLUMNS))
     assert np.isclose(shares.sum(), 1.0) and shares[2] > 2 * max(shares[0], shares[1])
+
+
+def test_a_zscore_models_shares_are_its_squared_z_scores():
+    """zscore's score is the mean of its features' squared z-scores: each dimension's share is the sum of
+    its own, exactly, and the dimension that moved is credited first."""
+    config = parse_config({"include_levels": True, "model": "zscore"})
+    values, _ = _trained(2)
+    state = train_models([ModelSpec("system.ram", tuple(COLUMNS))], COLUMNS, values, config, lambda _: None)
+    model = state.bank.models[0]
+    shifted = values[-20:].copy()
+    shifted[-5:, 2] += 60
+    row = SPEC.matrix(shifted)[-1]
+    shares = offline_shares(model, row, len(COLUMNS))
+    squared = model.scorer.z(model.features(row))[0] ** 2
+    per_column = np.array([squared[model.feature_index % len(COLUMNS) == c].sum() for c in model.column_index])
+    np.testing.assert_allclose(shares, per_column / per_column.sum())
+    assert shares[2] > 2 * max(shares[0], shares[1])

@@ -70,3 +70,14 @@ def test_zmax_of_a_feature_constant_in_training_is_large_but_finite():
     scorer, _ = fit_scorer("zmax", train, 0.001)
     scores = scorer.score(np.array([[0.0, 0.0], [0.0, 1.0]]))
     assert np.isfinite(scores).all() and scores[0] < 1 and scores[1] == pytest.approx(1000.0)
+
+
+def test_zscore_scores_the_mean_squared_z_of_a_row():
+    rng = np.random.default_rng(5)
+    train = rng.normal(loc=[0.0, 10.0, -5.0, 3.0], scale=[1.0, 2.0, 0.5, 4.0], size=(5000, 4))
+    scorer, train_scores = fit_scorer("zscore", train, 0.001)
+    np.testing.assert_allclose(train_scores, (((train - train.mean(0)) / train.std(0)) ** 2).mean(axis=1))
+    one_feature_off = np.array([[0.0, 10.0, -5.0 - 4 * 0.5, 3.0]])  # 4 sd below on the third feature alone
+    np.testing.assert_allclose(scorer.score(one_feature_off), [16.0 / 4], rtol=0.05)
+    two_features_off = np.array([[4.0, 10.0, -5.0 - 4 * 0.5, 3.0]])  # and 4 sd above on the first
+    assert scorer.score(two_features_off)[0] == pytest.approx(2 * scorer.score(one_feature_off)[0], rel=0.05)

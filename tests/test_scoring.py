@@ -27,7 +27,9 @@ def test_bank_scores_every_model_as_its_own_scorer_does():
               trained("c", "pca", [3, 4, 5], values, spec, 6, normalize=True),
               trained("d", "pca", [5, 0], values, spec, 6), trained("e", "zmax", [1, 2], values, spec, 6),
               trained("f", "zmax", [4], values, spec, 6), trained("g", "zmax", [0, 3, 5], values, spec, 6,
-                                                                  normalize=True)]
+                                                                  normalize=True),
+              trained("h", "zscore", [2, 3], values, spec, 6), trained("i", "zscore", [5], values, spec, 6),
+              trained("j", "zscore", [0, 1, 4], values, spec, 6, normalize=True)]
     bank = ModelBank(models)
     for row in spec.matrix(rng.normal(size=(30, 6)).cumsum(axis=0) * 3):
         expected = [m.scorer.score(m.features(row))[0] for m in models]
