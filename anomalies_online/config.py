@@ -16,10 +16,12 @@ MODELS = ("zscore", "rrcf", "xstream", "hst", "rshash", "loda")
 DEFAULTS: Dict[str, Any] = {
     **COMMON_DEFAULTS,
     # Streaming scores come in runs (one excursion is several high samples in a row), so persistence
-    # filters less than offline: at 99.95 on 6 of 8 a stationary stream gives no flag in a day, at 99.9 on
-    # 3 of 5 dozens (docs/ablation.md, bench/stationary_flags.py).
+    # filters less than offline; with 2 lags (the offline default too) the runs are shorter, and 99.95 on 4
+    # of 8 gives a stationary stream at most one flag a day (docs/ablation.md, "The streaming module's lags";
+    # bench/stationary_flags.py).
+    "lags_n": 2,
     "flags_threshold": 99.95,
-    "flags_min_n": 6,
+    "flags_min_n": 4,
     "flags_window_n": 8,
     "model": "zscore",
     # how many recent samples a model adapts to: the span of the running mean and variance that

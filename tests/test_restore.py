@@ -70,7 +70,7 @@ def test_offline_models_are_retrained_when_the_config_or_the_charts_changed(lib_
         wait_trained(AnomaliesJob(config, log, job_name="anomalies_local"), log)
 
         other_log = RecordingLog()
-        other = AnomaliesJob({**config, "lags_n": 2}, other_log, job_name="anomalies_local")
+        other = AnomaliesJob({**config, "lags_n": 4}, other_log, job_name="anomalies_local")
         other.collect()
         assert other_log.said("info", "made under another configuration") and other._trainer is not None
 
