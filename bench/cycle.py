@@ -604,7 +604,8 @@ def render(args, rows, all_row, model_rows, started_at, upstream_site, repo_on_p
     lines = [f"# anomalies collector cycle benchmark, {started_at:%Y-%m-%d %H:%M}", ""]
     lines.append(f"Private agent, python.d.plugin ({SYSTEM_PYTHON}), update_every 1, train_n_secs {args.train_n_secs}, "
                  f"train_every_n {args.train_every_n}, train_no_prediction_n {args.train_no_prediction_n}, "
-                 f"lags_n 5, smooth_n 3, diffs_n 1; {os.cpu_count()} CPUs. Upstream and ours ran side by side for "
+                 f"smooth_n 3, diffs_n 1; upstream pca on lags_n 5, ours its default model and features; "
+                 f"{os.cpu_count()} CPUs. Upstream and ours ran side by side for "
                  f"{args.seconds}s on `{SYSTEM_REGEX}` minus `{SYSTEM_EXCLUDE}`.")
     if upstream_site:
         lines.append(f"- upstream: {UPSTREAM_MODULE} with {versions(str(UPSTREAM_VENV / 'bin' / 'python'))}")
