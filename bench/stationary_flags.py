@@ -41,7 +41,9 @@ def main() -> int:
     _, probabilities = _stream(parse_config(settings), values)
     print(f"settings {settings or 'defaults'}; flags per chart in one stationary day (charts: 2 Gaussian, 1 t(3))")
     print("| flags_threshold | min_n of window_n | flags per chart |\n|---:|---:|---|")
-    for threshold, min_n, window_n in GRID:
+    config = parse_config(settings)
+    own = (config.flags_threshold, config.flags_min_n, config.flags_window_n)
+    for threshold, min_n, window_n in GRID + ([own] if own not in GRID else []):
         counts = []
         for column in probabilities.T:
             flags = persistent_flags(column / 100.0, threshold, min_n, window_n)
