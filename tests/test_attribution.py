@@ -115,8 +115,8 @@ def test_the_streaming_job_logs_what_drives_a_rising_flag():
 
 def test_a_custom_model_over_several_charts_names_the_chart_that_moved():
     charts = {"system.cpu": {"user": wave(60, 10, 20), "system": wave(45, 2, 5)},
-              "system.load": {"load1": wave(90, 0.5, 1)}, "system.ram": {"used": wave(300, 50, 2000)}}
-    with FakeNetdata(charts) as fake:
+              "system.load": {"load1": wave(90, 0.5, 1)}, "system.ram": {"used": wave(40, 50, 2000)}}
+    with FakeNetdata(charts) as fake:  # every wave's range is in the 120 s of training, whatever its phase
         log = RecordingLog()
         job, _ = scoring_job(fake, log, charts_regex="none", custom_models=[
             {"name": "box", "dimensions": "system.cpu|user,system.cpu|system,system.load|load1,system.ram|used"}])
