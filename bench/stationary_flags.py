@@ -38,10 +38,10 @@ def main() -> int:
     rng = np.random.default_rng(2)
     day = 86400
     values = np.hstack([_ar1(rng, day, 6), _ar1(rng, day, 3, heavy=True)])
-    _, probabilities = _stream(parse_config(settings), values)
+    config = parse_config(settings)
+    _, probabilities = _stream(config, values)
     print(f"settings {settings or 'defaults'}; flags per chart in one stationary day (charts: 2 Gaussian, 1 t(3))")
     print("| flags_threshold | min_n of window_n | flags per chart |\n|---:|---:|---|")
-    config = parse_config(settings)
     own = (config.flags_threshold, config.flags_min_n, config.flags_window_n)
     for threshold, min_n, window_n in GRID + ([own] if own not in GRID else []):
         counts = []
