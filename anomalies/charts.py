@@ -23,9 +23,10 @@ VALUE_DIVISOR = 100  # levels, rates and scores are sent as integers x100: two d
 FAMILY = "anomalies"
 
 
-def definitions(context_prefix: str, include_average_prob: bool, flags_min_n: int, flags_window_n: int,
+def definitions(context_prefix: str, include_average_prob: bool, held_for: str,
                 threshold_meaning: str) -> Tuple[List[str], Dict[str, dict]]:
     """python.d chart order and definitions; per-model dimensions are added as models start.
+    `held_for` says how long the level's probability was held (the flag rule, `flags.rule_text`);
     `threshold_meaning` says what a score of 1 is (the training threshold, or that of recent scores)."""
     average = [[AVERAGE_PROB, "average", "absolute", 1, VALUE_DIVISOR]] if include_average_prob else []
     charts = {
@@ -36,8 +37,8 @@ def definitions(context_prefix: str, include_average_prob: bool, flags_min_n: in
                       [WARMING_UP, "warming up", "absolute", 1, VALUE_DIVISOR]],
         },
         PROBABILITY: {
-            "options": [None, f"Anomaly level: how unusual each model was for {flags_min_n} of the last "
-                              f"{flags_window_n} updates (100 = flagged, about 10 is ordinary)",
+            "options": [None, f"Anomaly level: how unusual each model was {held_for} (100 = flagged, about "
+                              "10 is ordinary)",
                         "% of flag level", FAMILY, f"{context_prefix}.{PROBABILITY}", "line"],
             "lines": average,
         },

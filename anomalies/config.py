@@ -41,6 +41,11 @@ COMMON_DEFAULTS: Dict[str, Any] = {
     "flags_threshold": 99.9,
     "flags_min_n": 3,
     "flags_window_n": 5,
+    # a second rule that flags too (off: none): probability >= flags_spike_threshold on flags_spike_min_n of the
+    # last flags_spike_window_n cycles, for anomalies too short for the first rule (anomalies/flags.py)
+    "flags_spike_threshold": None,
+    "flags_spike_min_n": 3,
+    "flags_spike_window_n": 5,
     # a flag stands only while a dimension driving it is on this side of its expected value (both, above,
     # below) and farther from it than min_dev_from_expected (in the chart's units, or 'N%' of the expected
     # value); per custom model too (anomalies/deviation.py)
@@ -111,6 +116,9 @@ class CommonConfig:
     flags_threshold: float
     flags_min_n: int
     flags_window_n: int
+    flags_spike_threshold: Optional[float]
+    flags_spike_min_n: int
+    flags_spike_window_n: int
     detection_direction: str
     min_dev_from_expected: Tuple[float, bool]
     save_state: bool
@@ -122,7 +130,8 @@ class CommonConfig:
     # Keys that change how a job runs, not what its models learn: saved models survive edits to them.
     RUNTIME_KEYS: ClassVar[FrozenSet[str]] = frozenset({
         "protocol", "username", "password", "tls_verify", "include_average_prob", "flags_threshold",
-        "flags_min_n", "flags_window_n", "detection_direction", "min_dev_from_expected", "save_state",
+        "flags_min_n", "flags_window_n", "flags_spike_threshold", "flags_spike_min_n", "flags_spike_window_n",
+        "detection_direction", "min_dev_from_expected", "save_state",
         "band_charts", "problems"})
 
     def deviation_rules(self, names: Sequence[str]) -> List[DeviationRule]:
@@ -265,6 +274,10 @@ def _tls_verify(value: Any) -> Any:
     return _bool(value)
 
 
+def _optional_percent(value: Any) -> Optional[float]:
+    return None if str(value).strip().lower() in ("", "none", "no", "off") else _percent(value)
+
+
 def _optional_str(value: Any) -> Optional[str]:
     return None if value in (None, "") else str(value)
 
@@ -290,6 +303,9 @@ COMMON_PARSERS: Dict[str, Callable[[Any], Any]] = {
     "flags_threshold": _percent,
     "flags_min_n": positive_int,
     "flags_window_n": positive_int,
+    "flags_spike_threshold": _optional_percent,
+    "flags_spike_min_n": positive_int,
+    "flags_spike_window_n": positive_int,
     "detection_direction": parse_direction,
     "min_dev_from_expected": parse_min_dev,
     "save_state": _bool,
@@ -382,10 +398,12 @@ def parse_settings(raw: Dict[str, Any], defaults: Dict[str, Any],
             problems.append(f"{key}: invalid value {_quoted(value)} ({error}); using default "
                             f"{_quoted(defaults[key])}")
             values[key] = parser(defaults[key]) if defaults[key] is not None else None
-    if values["flags_min_n"] > values["flags_window_n"]:
-        problems.append(f"flags_min_n: {values['flags_min_n']} is more than flags_window_n "
-                        f"{values['flags_window_n']}; using flags_min_n = flags_window_n")
-        values["flags_min_n"] = values["flags_window_n"]
+    for prefix in ("flags", "flags_spike"):
+        min_n, window_n = f"{prefix}_min_n", f"{prefix}_window_n"
+        if values[min_n] > values[window_n]:
+            problems.append(f"{min_n}: {values[min_n]} is more than {window_n} {values[window_n]}; using "
+                            f"{min_n} = {window_n}")
+            values[min_n] = values[window_n]
     values["custom_models"] = _custom_models(raw.get("custom_models"), values["host"], problems)
     values["problems"] = problems
     return values

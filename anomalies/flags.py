@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Anomaly flags: a probability above a threshold on at least `min_n` of the last `window_n` cycles, and
-the anomaly level the charts show (how near each model is to that rule)."""
+"""Anomaly flags: a probability above a threshold on at least `min_n` of the last `window_n` cycles (and,
+if configured, a second such rule beside it), and the anomaly level the charts show (how near each model
+is to the rule)."""
 from __future__ import annotations
 
-from typing import Iterable, List, Sequence
+from typing import Any, Iterable, List, Sequence, Union
 
 import numpy as np
 
@@ -64,3 +65,49 @@ class PersistenceFlagger:
             if name in position:
                 recent[i] = self.recent_[position[name]]
         self.names_, self.recent_ = names, recent
+
+
+class EitherFlagger:
+    """Two persistence rules side by side: a model is flagged while either holds (a probability held long,
+    or a higher one for a few cycles). Its level is the higher of the two rules' levels, so 100 is still
+    the flag line."""
+
+    def __init__(self, first: PersistenceFlagger, second: PersistenceFlagger):
+        self.first = first
+        self.second = second
+
+    def update(self, names: Sequence[str], probabilities: np.ndarray) -> np.ndarray:
+        """Record one cycle of probabilities in both rules; return the flags (bool)."""
+        return self.first.update(names, probabilities) | self.second.update(names, probabilities)
+
+    def levels(self) -> np.ndarray:
+        """Per model, the higher of the two rules' levels."""
+        return np.maximum(self.first.levels(), self.second.levels())
+
+    def forget(self, names: Iterable[str]) -> None:
+        """Drop the history of models that no longer exist."""
+        gone = set(names)
+        self.first.forget(gone)
+        self.second.forget(gone)
+
+
+Flagger = Union[PersistenceFlagger, EitherFlagger]
+
+
+def flagger_for(config: Any) -> Flagger:
+    """The flag rule a job's settings ask for: `flags_threshold` on `flags_min_n` of `flags_window_n`, and
+    beside it `flags_spike_threshold` on `flags_spike_min_n` of `flags_spike_window_n` when that is set."""
+    held = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
+    if config.flags_spike_threshold is None:
+        return held
+    return EitherFlagger(held, PersistenceFlagger(config.flags_spike_threshold, config.flags_spike_min_n,
+                                                  config.flags_spike_window_n))
+
+
+def rule_text(config: Any) -> str:
+    """The flag rule in words, for chart titles: 'for 3 of the last 5 updates'."""
+    text = f"for {config.flags_min_n} of the last {config.flags_window_n} updates"
+    if config.flags_spike_threshold is not None:
+        text += (f", or at the higher bar of {config.flags_spike_threshold:g} for {config.flags_spike_min_n} of "
+                 f"{config.flags_spike_window_n}")
+    return text

@@ -14,7 +14,7 @@ from .features import FeatureSpec, FeatureWindow
 from .attribution import RisingFlags, describe_flag, log_explanation, offline_shares
 from .band_charts import BandCharts
 from .deviation import DeviationGate, offline_judge
-from .flags import PersistenceFlagger
+from .flags import flagger_for, rule_text
 from .health import JobHealth
 from .memory import keep_large_blocks_in_mmap
 from .cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
@@ -46,8 +46,7 @@ class AnomaliesJob:
         self.store = job_store(self.config.save_state, job_name, log, self.config.model)
         self._restore_pending = self.store is not None
         self.feature_spec = FeatureSpec.from_config(self.config)
-        self.flagger = PersistenceFlagger(self.config.flags_threshold, self.config.flags_min_n,
-                                          self.config.flags_window_n)
+        self.flagger = flagger_for(self.config)
         self.source = NetdataSource.for_config(self.config)
         self.state: Optional[TrainedState] = None
         self.window: Optional[FeatureWindow] = None
@@ -74,7 +73,7 @@ class AnomaliesJob:
 
     def chart_definitions(self) -> Tuple[List[str], Dict[str, dict]]:
         c = self.config
-        return charts.definitions(self.module, c.include_average_prob, c.flags_min_n, c.flags_window_n,
+        return charts.definitions(self.module, c.include_average_prob, rule_text(c),
                                   "the training threshold")
 
     def check(self) -> bool:

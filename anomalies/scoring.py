@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from .calibration import EmpiricalCalibrator, relative_to_threshold
-from .flags import PersistenceFlagger
+from .flags import Flagger
 from .models import PcaScorer, Scorer, ZmaxScorer, ZscoreScorer
 
 
@@ -175,7 +175,7 @@ class ModelBank:
 @dataclass
 class CycleScores:
     """One cycle's outputs per model of a bank (NaN / False where a model had no complete input), and
-    each model's anomaly level (`PersistenceFlagger.levels`)."""
+    each model's anomaly level (`Flagger.levels`)."""
 
     complete: np.ndarray
     probabilities: np.ndarray
@@ -184,7 +184,7 @@ class CycleScores:
     levels: np.ndarray
 
 
-def score_cycle(bank: ModelBank, flagger: PersistenceFlagger, feature_row: np.ndarray,
+def score_cycle(bank: ModelBank, flagger: Flagger, feature_row: np.ndarray,
                 fresh_columns: np.ndarray) -> CycleScores:
     """Score every model on the newest feature row and update the flags: the per-cycle step of a job,
     shared with the accuracy benchmark's replay."""

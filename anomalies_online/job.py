@@ -20,7 +20,7 @@ from anomalies.memory import keep_large_blocks_in_mmap
 from anomalies.cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
                              report_config_problems, warming_values)
 from anomalies.features import FeatureSpec, FeatureWindow
-from anomalies.flags import PersistenceFlagger
+from anomalies.flags import flagger_for, rule_text
 from anomalies.health import JobHealth
 from anomalies.netdata_source import NetdataSource, RowGatherer
 from anomalies.planning import list_charts, plan_models
@@ -49,8 +49,7 @@ class OnlineJob:
         self._restore_pending = self.store is not None  # at the first look at the charts that succeeds
         self._history_after: Optional[int] = None  # where the warm start begins, if not warm_start_secs ago
         self.feature_spec = FeatureSpec.from_config(self.config)
-        self.flagger = PersistenceFlagger(self.config.flags_threshold, self.config.flags_min_n,
-                                          self.config.flags_window_n)
+        self.flagger = flagger_for(self.config)
         self.source = NetdataSource.for_config(self.config)
         self.bank = StreamingBank(self.config, self.feature_spec)
         self.health = JobHealth()
@@ -75,7 +74,7 @@ class OnlineJob:
 
     def chart_definitions(self) -> Tuple[List[str], Dict[str, dict]]:
         c = self.config
-        return charts.definitions(self.module, c.include_average_prob, c.flags_min_n, c.flags_window_n,
+        return charts.definitions(self.module, c.include_average_prob, rule_text(c),
                                   f"the {100 * (1 - c.contamination):g}th percentile of its last {c.window_n} "
                                   "scores")
 

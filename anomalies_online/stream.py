@@ -11,7 +11,7 @@ import numpy as np
 
 from anomalies.columns import Column
 from anomalies.features import FeatureSpec
-from anomalies.flags import PersistenceFlagger
+from anomalies.flags import Flagger
 from anomalies.planning import ModelSpec
 from anomalies.scoring import CycleScores
 from anomalies.user_models import is_reference
@@ -123,7 +123,7 @@ class StreamingBank:
         return len(features)
 
 
-def stream_cycle(bank: StreamingBank, flagger: PersistenceFlagger, feature_row: np.ndarray,
+def stream_cycle(bank: StreamingBank, flagger: Flagger, feature_row: np.ndarray,
                  fresh_columns: np.ndarray) -> CycleScores:
     """One cycle: every model whose columns all got a finite value, and whose features are all finite
     (`complete`), scores and learns the newest feature row (its probability stays NaN until its detector

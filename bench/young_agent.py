@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 from anomalies.columns import Column  # noqa: E402
 from anomalies.config import parse_config  # noqa: E402
 from anomalies.features import FeatureSpec, FeatureWindow  # noqa: E402
-from anomalies.flags import PersistenceFlagger  # noqa: E402
+from anomalies.flags import flagger_for  # noqa: E402
 from anomalies.job import RETRY_TRAINING_EVERY_N  # noqa: E402
 from anomalies.planning import ModelSpec  # noqa: E402
 from anomalies.scoring import score_cycle  # noqa: E402
@@ -59,7 +59,7 @@ def replay(columns, specs, rows: np.ndarray, first_s: int) -> Dict[str, np.ndarr
     """Train at `first_s`, retrain as a young job does, score every later row: each model's flags."""
     config = parse_config({})
     spec = FeatureSpec.from_config(config)
-    flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
+    flagger = flagger_for(config)
     warnings: List[str] = []
     flags: Dict[str, np.ndarray] = {}  # per model, per row of `rows`: flagged?
     t, last_training, state, window = first_s, None, None, None

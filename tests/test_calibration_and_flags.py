@@ -4,7 +4,8 @@ import numpy as np
 from anomalies.calibration import EmpiricalCalibrator
 from anomalies.config import DEFAULTS
 from anomalies.features import FeatureSpec
-from anomalies.flags import PersistenceFlagger
+from anomalies.config import parse_config
+from anomalies.flags import EitherFlagger, PersistenceFlagger, flagger_for, rule_text
 from anomalies.models import fit_scorer
 
 
@@ -140,3 +141,32 @@ def test_a_score_training_saw_often_is_not_beyond_training():
     calibrator = EmpiricalCalibrator(0.001).fit(scores)
     assert calibrator.probability(np.array([3.0]))[0] == 0.0
     assert 100.0 * (1 - 1 / len(scores)) < calibrator.probability(np.array([6.0]))[0] <= 100.0
+
+
+def test_a_spike_rule_beside_the_held_one_flags_what_either_flags():
+    config = parse_config({"flags_threshold": 99, "flags_min_n": 4, "flags_window_n": 5,
+                           "flags_spike_threshold": 99.99, "flags_spike_min_n": 2, "flags_spike_window_n": 3})
+    flagger = flagger_for(config)
+    assert isinstance(flagger, EitherFlagger)
+    assert rule_text(config) == "for 4 of the last 5 updates, or at the higher bar of 99.99 for 2 of 3"
+    # a short, very high spike: only the spike rule (2 of 3 at 99.99) holds
+    seen = [flagger.update(["m"], np.array([p]))[0] for p in (50, 99.995, 99.995, 50, 50, 50, 50)]
+    assert seen == [False, False, True, True, False, False, False]
+    levels = flagger.levels()
+    assert levels[0] == np.maximum(flagger.first.levels(), flagger.second.levels())[0]
+    # a long, moderate rise: only the held rule (4 of 5 at 99)
+    seen = [flagger.update(["m"], np.array([p]))[0] for p in (99.5, 99.5, 99.5, 99.5, 50)]
+    assert seen == [False, False, False, True, True]
+    assert flagger.levels()[0] >= 100  # the flag line of the rule that holds
+    flagger.forget(["m"])
+    assert flagger.first.names_ == flagger.second.names_ == []
+
+
+def test_without_a_spike_threshold_the_rule_is_the_held_one_alone():
+    for value in (None, "", "none"):
+        config = parse_config({"flags_spike_threshold": value})
+        assert config.problems == [] and config.flags_spike_threshold is None
+        assert isinstance(flagger_for(config), PersistenceFlagger)
+    broken = parse_config({"flags_spike_threshold": "high", "flags_spike_min_n": 6, "flags_spike_window_n": 5})
+    assert broken.flags_spike_threshold is None and broken.flags_spike_min_n == 5
+    assert [p.split(":")[0] for p in broken.problems] == ["flags_spike_threshold", "flags_spike_min_n"]

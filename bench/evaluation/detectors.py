@@ -16,7 +16,7 @@ from anomalies.calibration import EmpiricalCalibrator
 from anomalies.columns import Column
 from anomalies.config import Config
 from anomalies.features import FeatureSpec, FeatureWindow
-from anomalies.flags import PersistenceFlagger
+from anomalies.flags import flagger_for
 from anomalies.deviation import DeviationGate, offline_judge
 from anomalies.models import PcaScorer, PyodScorer, StandardisedScorer, fit_scorer
 from anomalies.planning import ModelSpec
@@ -86,7 +86,7 @@ class CollectorDetector:
         self.rules = rules
         self.outputs: List[Output] = [(name, view) for name in rules for view in self.view_names]
         self.feature_spec = FeatureSpec.from_config(config)
-        self.flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
+        self.flagger = flagger_for(config)
         self.gate = DeviationGate()
         self.window = None
         self.banks: Dict[str, ModelBank] = {}  # rule -> its models

@@ -16,7 +16,7 @@ import numpy as np
 
 from anomalies.deviation import DeviationGate, streaming_judge
 from anomalies.features import FeatureSpec, FeatureWindow
-from anomalies.flags import PersistenceFlagger
+from anomalies.flags import flagger_for
 from anomalies_online.config import OnlineConfig, parse_config
 from anomalies_online.stream import StreamingBank, stream_cycle
 
@@ -42,7 +42,7 @@ def replay_online(series: Series, names: list, settings: Dict):
     feature_spec = FeatureSpec.from_config(config)
     bank = StreamingBank(config, feature_spec)
     bank.replan(specs)
-    flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
+    flagger = flagger_for(config)
     history = series.train[-config.warm_start_secs:] if config.warm_start_secs else series.train[:0]
     bank.learn_history(history)
     window = FeatureWindow(feature_spec, history[-feature_spec.window:])
