@@ -275,7 +275,7 @@ def _tls_verify(value: Any) -> Any:
 
 
 def _optional_percent(value: Any) -> Optional[float]:
-    return None if str(value).strip().lower() in ("", "none", "no", "off") else _percent(value)
+    return None if str(value).strip().lower() in ("", "none", "no", "off", "false") else _percent(value)
 
 
 def _optional_str(value: Any) -> Optional[str]:

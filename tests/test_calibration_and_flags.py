@@ -163,7 +163,7 @@ def test_a_spike_rule_beside_the_held_one_flags_what_either_flags():
 
 
 def test_without_a_spike_threshold_the_rule_is_the_held_one_alone():
-    for value in (None, "", "none"):
+    for value in (None, "", "none", False):  # YAML reads `no` and `off` as False
         config = parse_config({"flags_spike_threshold": value})
         assert config.problems == [] and config.flags_spike_threshold is None
         assert isinstance(flagger_for(config), PersistenceFlagger)
