@@ -209,6 +209,16 @@ def percentile(values: List[float], q: float) -> Optional[float]:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+def cpu_seconds_of(pid: int) -> Tuple[float, float]:
+    """CPU seconds (user + system) of process `pid` so far: (its own, its waited-for children's). OSError
+    once it is gone."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # the stat fields 14-17 after the command name: utime, stime, cutime, cstime
+        utime, stime, cutime, cstime = (int(value) for value in stat.read().rsplit(")", 1)[1].split()[11:15])
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (utime + stime) / ticks, (cutime + cstime) / ticks
+
+
 def proc_status(pid: int) -> Dict[str, int]:
     """VmHWM/VmRSS of `pid` in KiB (empty once it is gone)."""
     out = {}

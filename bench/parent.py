@@ -50,20 +50,16 @@ def jobs(parent_host: str, children: List[str], extra: str = "") -> str:
 def cpu_seconds(run: Run) -> Tuple[float, float]:
     """CPU seconds (user + system) the plugin of `run` used so far: (its own threads, its children: those it
     has waited for and those still running)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     own = children = 0.0
     for i, pid in enumerate([run.proc.pid] + cycle.descendants(run.proc.pid)):
         try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = [int(value) for value in stat.read().rsplit(")", 1)[1].split()[11:15]]
+            itself, waited = cycle.cpu_seconds_of(pid)
         except OSError:
             continue
-        # fields: utime, stime, cutime, cstime (the stat fields 14-17)
         if i == 0:
-            own += (fields[0] + fields[1]) / ticks
-            children += (fields[2] + fields[3]) / ticks
+            own, children = own + itself, children + waited
         else:
-            children += (fields[0] + fields[1]) / ticks
+            children += itself
     return own, children
 
 

@@ -20,16 +20,12 @@ sys.path[:0] = [REPO, os.path.join(REPO, "bench"), os.path.join(REPO, "tests")]
 import numpy as np  # noqa: E402
 
 from anomalies_online.config import parse_config  # noqa: E402
+from evaluation.metrics import runs  # noqa: E402
 from evaluation.sweep import persistent_flags  # noqa: E402
 from test_online import _ar1, _stream  # noqa: E402
 
 GRID = [(t, m, w) for t in (99.9, 99.95, 99.97, 99.98, 99.99, 99.995, 99.999)
         for m, w in ((2, 3), (3, 5), (4, 8), (6, 8), (5, 10), (7, 10))]
-
-
-def rises(flags: np.ndarray) -> int:
-    """How many flags were raised (runs of True)."""
-    return int(np.sum(flags[1:] & ~flags[:-1]) + flags[0])
 
 
 def main() -> int:
@@ -49,11 +45,11 @@ def main() -> int:
     print("| flags_threshold | min_n of window_n | flags per chart |\n|---:|---:|---|")
     own = (config.flags_threshold, config.flags_min_n, config.flags_window_n)
     for threshold, min_n, window_n in GRID + ([own] if own not in GRID else []):
-        counts = [rises(persistent_flags(column / 100.0, threshold, min_n, window_n)) for column in probabilities.T]
+        counts = [len(runs(persistent_flags(column / 100.0, threshold, min_n, window_n))) for column in probabilities.T]
         print(f"| {threshold:g} | {min_n} of {window_n} | {', '.join(map(str, counts))} |")
     if config.flags_spike_threshold is not None:
         spike = (config.flags_spike_threshold, config.flags_spike_min_n, config.flags_spike_window_n)
-        counts = [rises(persistent_flags(column / 100.0, *own) | persistent_flags(column / 100.0, *spike))
+        counts = [len(runs(persistent_flags(column / 100.0, *own) | persistent_flags(column / 100.0, *spike)))
                   for column in probabilities.T]
         print(f"| {own[0]:g}, or {spike[0]:g} | {own[1]} of {own[2]}, or {spike[1]} of {spike[2]} | "
               f"{', '.join(map(str, counts))} |")

@@ -43,18 +43,11 @@ from anomalies.child_process import call_in_child  # noqa: E402
 from anomalies.config import DEFAULTS  # noqa: E402
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process `pid` so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def one_training(settings: Dict, window_s: int, agent_pid: int) -> Dict[str, float]:
     """Train once, as the job does, on the last `window_s` seconds; what it cost."""
     before = int(time.time()) - 1
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    agent_cpu = process_cpu_seconds(agent_pid)
+    agent_cpu = cycle.cpu_seconds_of(agent_pid)[0]
     started = time.monotonic()
     outcome = call_in_child("anomalies.training:train_from_settings", settings, before - window_s, before)
     wall = time.monotonic() - started
@@ -62,7 +55,7 @@ def one_training(settings: Dict, window_s: int, agent_pid: int) -> Dict[str, flo
     if outcome.state is None:
         raise RuntimeError(f"nothing trained on {window_s} s: {outcome.warnings}")
     return {"wall": wall, "cpu": after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime,
-            "agent_cpu": process_cpu_seconds(agent_pid) - agent_cpu, "peak_mib": after.ru_maxrss / 1024,
+            "agent_cpu": cycle.cpu_seconds_of(agent_pid)[0] - agent_cpu, "peak_mib": after.ru_maxrss / 1024,
             "read_fit_s": outcome.seconds, "import_s": outcome.import_seconds,
             "models": len(outcome.state.bank.models), "rows": outcome.state.rows}
 
