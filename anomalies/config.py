@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -13,10 +14,10 @@ from typing import Any, Callable, ClassVar, Dict, FrozenSet, List, Optional, Seq
 from .columns import Column, parse_column
 from .deviation import DeviationRule, parse_direction, parse_min_dev
 from .extras import installed_only
-from .models import LIBRARIES, NUMPY_MODELS
+from .models import LIBRARIES, NUMPY_MODELS, KnnScorer
 from .user_models import OFFLINE_METHODS, check_user_model, is_reference, parse_model_args, parse_model_path
 
-MODELS = ("pca", "zscore", "zmax", "hbos", "iforest", "cblof", "loda", "copod", "ecod")
+MODELS = ("pca", "zscore", "zmax", "knn", "hbos", "iforest", "cblof", "loda", "copod", "ecod")
 
 # Keys both modules (anomalies, anomalies_online) read, with the same meaning. Upstream's keys keep their
 # names and meanings; the flags_* keys are new.
@@ -413,4 +414,19 @@ def parse_config(raw: Dict[str, Any]) -> Config:
     """Validate a job configuration of the offline module (see `parse_settings`)."""
     values = parse_settings(raw, DEFAULTS, _PARSERS)
     check_user_model(values, OFFLINE_METHODS, DEFAULTS["model"], values["problems"], tuple(NUMPY_MODELS))
+    if values["model"] == "knn":
+        values["model_args"] = _knn_args(values["model_args"], values["problems"])
     return Config(**values)
+
+
+def _knn_args(model_args: Dict[str, Any], problems: list) -> Dict[str, Any]:
+    """knn's `model_args` that its constructor takes with a positive whole value; one problem line
+    names the others, which are ignored (so a typo is said once, not by every model's training)."""
+    names = list(inspect.signature(KnnScorer).parameters)
+    kept = {k: v for k, v in model_args.items()
+            if k in names and not isinstance(v, bool) and isinstance(v, int) and v > 0}
+    ignored = sorted(set(model_args) - set(kept))
+    if ignored:
+        problems.append(f"model_args: knn takes {', '.join(names)} (positive whole numbers); ignoring "
+                        + ", ".join(ignored))
+    return kept

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Models whose libraries come with the `full` extra, which `install.sh --lean` leaves out (the numpy-only
-models, offline `zscore`, `zmax` and `pca` and streaming `zscore`, need nothing more). A configuration
+models, offline `zscore`, `zmax`, `knn` and `pca` and streaming `zscore`, need nothing more). A configuration
 naming a model whose library is missing gets one problem line that says how to add it, and the module's
 default model."""
 from __future__ import annotations

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Detectors trained on feature matrices: `pca`, `zscore` and `zmax` computed here in numpy (neither training nor
+"""Detectors trained on feature matrices: `pca`, `zscore`, `zmax` and `knn` computed here in numpy (neither training nor
 scoring pays for PyOD), and PyOD's others, built lazily (only the configured model's module is imported)."""
 from __future__ import annotations
 
@@ -126,7 +126,72 @@ class ZscoreScorer(StandardisedScorer):
         return (self.z(features) ** 2).mean(axis=1)
 
 
+class KnnScorer:
+    """The mean Euclidean distance of a row's standardised features to its `n_neighbors` nearest training
+    rows: how far a row is from anything the training window saw, where `zscore` measures how far it is from
+    the window's centre. A burst that recurred in training has neighbours; a fault has none.
+
+    The references are at most `max_references` evenly spaced training rows. A training row's own score
+    leaves out the references within `exclusion_n` rows of it, so that it is scored as a new row is (whose
+    own minute is never among the references); the calibrator reads those scores.
+    """
+
+    CHUNK_ROWS = 512  # rows whose distances to every reference are held at once
+
+    def __init__(self, n_neighbors: int = 20, max_references: int = 2000, exclusion_n: int = 60):
+        self.n_neighbors = n_neighbors
+        self.max_references = max_references
+        self.exclusion_n = exclusion_n
+
+    def fit(self, features: np.ndarray) -> "KnnScorer":
+        """Learn the standardisation and the references; `training_scores_` holds the training rows' scores."""
+        standardiser = StandardisedScorer.fit(features)
+        self.mean_, self.scale_ = standardiser.mean, standardiser.scale
+        standardized = self._standardize(features)
+        self.reference_step_ = max(1, -(-len(features) // int(self.max_references)))
+        self.references_ = np.ascontiguousarray(standardized[::self.reference_step_])
+        self.reference_norms_ = (self.references_ ** 2).sum(axis=1)
+        self.training_scores_ = self._nearest(standardized, leave_out_own=True)
+        return self
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        return self._nearest(self._standardize(features))
+
+    def _standardize(self, features: np.ndarray) -> np.ndarray:
+        return (np.asarray(features, dtype=np.float64) - self.mean_) / self.scale_
+
+    def _nearest(self, standardized: np.ndarray, leave_out_own: bool = False) -> np.ndarray:
+        """Mean distance to the k nearest references, a chunk of rows at a time. Squared distances are
+        |r|^2 - 2 x.r per reference, and the row's own |x|^2 is added to the k nearest only."""
+        n_references = len(self.references_)
+        k = max(1, min(int(self.n_neighbors), n_references))
+        scores = np.empty(len(standardized))
+        for start in range(0, len(standardized), self.CHUNK_ROWS):
+            rows = standardized[start:start + self.CHUNK_ROWS]
+            partial = self.reference_norms_ - 2.0 * (rows @ self.references_.T)
+            if leave_out_own:
+                self._leave_out_neighbourhood(partial, start, k)
+            nearest = np.partition(partial, k - 1, axis=1)[:, :k] if k < n_references else partial
+            squared = nearest + (rows ** 2).sum(axis=1)[:, None]
+            scores[start:start + len(rows)] = np.sqrt(np.maximum(squared, 0.0)).mean(axis=1)
+        return scores
+
+    def _leave_out_neighbourhood(self, partial: np.ndarray, start: int, k: int) -> None:
+        """Set to infinity, for training rows start, start + 1, ..., the references within exclusion_n rows
+        of each (a contiguous band, the references being evenly spaced), unless fewer than k would be left
+        (a short training window): such a row keeps them all."""
+        own = np.arange(start, start + len(partial))
+        first = np.clip(-(-(own - self.exclusion_n) // self.reference_step_), 0, len(self.references_))
+        last = np.clip((own + self.exclusion_n) // self.reference_step_ + 1, first, len(self.references_))
+        last = np.where(len(self.references_) - (last - first) < k, first, last)
+        offsets = np.arange(int((last - first).max(initial=0)))
+        columns = first[:, None] + offsets[None, :]
+        inside = columns < last[:, None]
+        partial[np.nonzero(inside)[0], columns[inside]] = np.inf
+
+
 NUMPY_MODELS = {"pca": PcaScorer, "zmax": ZmaxScorer, "zscore": ZscoreScorer}  # fitted here, without PyOD
+IMPORT_FREE_MODELS = (*NUMPY_MODELS, "knn")  # numpy only: neither PyOD nor scikit-learn is imported
 
 
 def detector_class(name: str) -> type:
@@ -151,6 +216,9 @@ def fit_scorer(name: str, features: np.ndarray, contamination: float, model_args
     if name in NUMPY_MODELS:
         scorer = NUMPY_MODELS[name].fit(features)
         return scorer, scorer.score(features)
+    if name == "knn":
+        scorer = KnnScorer(**(model_args or {})).fit(features)
+        return scorer, scorer.training_scores_
     detector = build_detector(name, contamination, model_args, model_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

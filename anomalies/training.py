@@ -14,7 +14,7 @@ from .columns import Column
 from .config import DEFAULTS, Config, parse_config
 from .features import FeatureSpec
 from .history import fetch_history
-from .models import NUMPY_MODELS, PcaScorer, detector_class, fit_scorer
+from .models import IMPORT_FREE_MODELS, PcaScorer, detector_class, fit_scorer
 from .netdata_source import NetdataSource, import_netdata_pandas
 from .planning import ModelSpec, list_charts, plan_models
 from .scoring import ModelBank, TrainedModel
@@ -108,7 +108,7 @@ def train(config: Config, after: int, before: int) -> TrainingOutcome:
     outcome = TrainingOutcome(None)
     started = time.monotonic()
     import_netdata_pandas()
-    if config.model not in NUMPY_MODELS and not is_reference(config.model):  # a user's class was imported by the config
+    if config.model not in IMPORT_FREE_MODELS and not is_reference(config.model):  # a user's class was imported by the config
         detector_class(config.model)
     outcome.import_seconds = time.monotonic() - started
     started = time.monotonic()

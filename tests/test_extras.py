@@ -108,8 +108,9 @@ from anomalies_online.config import parse_config
 
 import_netdata_pandas()
 rows = np.random.default_rng(0).normal(size=(300, 4))
-scorer, scores = fit_scorer("pca", rows, 0.001)
-assert np.isfinite(scorer.score(rows[:5])).all() and len(scores) == 300
+for model in ("pca", "zscore", "zmax", "knn"):
+    scorer, scores = fit_scorer(model, rows, 0.001)
+    assert np.isfinite(scorer.score(rows[:5])).all() and len(scores) == 300, model
 detector = make_detector(parse_config({{}}), 4)
 assert np.isfinite(detector.score_learn_one(rows[0]))
 loaded = sorted({{name.partition(".")[0] for name in sys.modules}} & BLOCKED)

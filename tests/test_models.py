@@ -81,3 +81,49 @@ def test_zscore_scores_the_mean_squared_z_of_a_row():
     np.testing.assert_allclose(scorer.score(one_feature_off), [16.0 / 4], rtol=0.05)
     two_features_off = np.array([[4.0, 10.0, -5.0 - 4 * 0.5, 3.0]])  # and 4 sd above on the first
     assert scorer.score(two_features_off)[0] == pytest.approx(2 * scorer.score(one_feature_off)[0], rel=0.05)
+
+
+def test_knn_training_scores_leave_out_each_rows_own_neighbourhood():
+    """Every training row's score is the mean distance to its k nearest references more than exclusion_n
+    rows away (checked by brute force, across the scorer's chunk boundaries), and a new row's score uses
+    every reference."""
+    from anomalies.models import KnnScorer
+    rng = np.random.default_rng(4)
+    train = rng.normal(size=(1300, 3)).cumsum(axis=0)  # a random walk: a row's neighbours in time are nearest
+    scorer = KnnScorer(n_neighbors=3, max_references=400, exclusion_n=10).fit(train)
+    z = (train - scorer.mean_) / scorer.scale_
+    positions = np.arange(0, 1300, 4)
+    assert np.array_equal(scorer.references_, z[positions])
+    for i in (0, 7, 511, 512, 1299):
+        far = positions[np.abs(positions - i) > 10]
+        distances = np.sort(np.sqrt(((z[far] - z[i]) ** 2).sum(axis=1)))
+        assert scorer.training_scores_[i] == pytest.approx(distances[:3].mean(), rel=1e-9)
+    row = train[600] + 0.5
+    distances = np.sort(np.sqrt(((z[positions] - (row - scorer.mean_) / scorer.scale_) ** 2).sum(axis=1)))
+    assert scorer.score(row[None, :])[0] == pytest.approx(distances[:3].mean(), rel=1e-9)
+
+
+def test_knn_on_a_window_shorter_than_its_exclusion_still_scores_every_training_row():
+    """When fewer than n_neighbors references lie outside a row's neighbourhood (a training window of a few
+    minutes), that row is scored against every reference rather than given an infinite score."""
+    from anomalies.models import KnnScorer
+    train = np.random.default_rng(6).normal(size=(100, 2))
+    scorer = KnnScorer(n_neighbors=5, exclusion_n=60).fit(train)
+    assert np.isfinite(scorer.training_scores_).all()
+    assert scorer.training_scores_[50] == pytest.approx(scorer.score(train[50:51])[0], rel=1e-9)
+
+
+def test_knn_scores_a_burst_that_recurred_in_training_below_a_new_one():
+    """The point of knn: a burst the training window saw six times is near rows it saw, so it scores far
+    below a new burst of the same size in another feature; zscore, which measures the distance from the
+    training mean, scores the two alike."""
+    rng = np.random.default_rng(5)
+    train = rng.normal(size=(3600, 4))
+    for start in range(300, 3600, 600):
+        train[start:start + 10, 0] += 8.0
+    seen, new = np.zeros((1, 4)), np.zeros((1, 4))
+    seen[0, 0] = new[0, 1] = 8.0
+    knn, _ = fit_scorer("knn", train, 0.001)
+    zscore, _ = fit_scorer("zscore", train, 0.001)
+    assert knn.score(new)[0] > 2 * knn.score(seen)[0]
+    assert zscore.score(new)[0] < 3 * zscore.score(seen)[0]

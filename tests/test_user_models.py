@@ -67,6 +67,17 @@ def test_model_args_reach_a_built_in_pyod_model_and_pca_refuses_them():
     assert "model_args: invalid value" in parse_config({"model_args": "n=3"}).problems[0]
 
 
+def test_knn_takes_its_own_model_args_and_names_the_others_once():
+    """knn's n_neighbors reaches the scorer; an unknown key or a value that is not a positive whole number
+    is one problem line at configuration, and training warns about nothing."""
+    config = parse_config({"model": "knn", "model_args": {"n_neighbors": 3, "neighbours": 4, "exclusion_n": -1}})
+    assert config.model_args == {"n_neighbors": 3}
+    assert config.problems == ["model_args: knn takes n_neighbors, max_references, exclusion_n (positive whole "
+                               "numbers); ignoring exclusion_n, neighbours"]
+    state, warnings = train(config, training_data())
+    assert warnings == [] and state.bank.models[0].scorer.n_neighbors == 3
+
+
 @root_only
 def test_the_readme_example_class_is_loaded_from_model_path_and_scores(model_path):
     config = parse_config({"model": "my_detectors:FarFromMedian", "model_path": model_path,

@@ -18,7 +18,7 @@ from anomalies.config import Config
 from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import flagger_for
 from anomalies.deviation import DeviationGate, offline_judge
-from anomalies.models import PcaScorer, PyodScorer, StandardisedScorer, fit_scorer
+from anomalies.models import KnnScorer, PcaScorer, PyodScorer, StandardisedScorer, fit_scorer
 from anomalies.planning import ModelSpec
 from anomalies.scoring import ModelBank, TrainedModel, score_cycle
 from anomalies.training import MIN_TRAINING_ROWS, train_models
@@ -191,7 +191,7 @@ def upstream_models(specs: Sequence[ModelSpec], columns: List[Column], values: n
         features = features[np.isfinite(features).all(axis=1)]
         if len(features) < MIN_TRAINING_ROWS or not (features.std(axis=0) > 0).any():
             continue
-        scorer, scores = fit_scorer(config.model, features, config.contamination)
+        scorer, scores = fit_scorer(config.model, features, config.contamination, config.model_args)
         models.append(TrainedModel(spec.name, column_index, feature_spec.feature_index(column_index, len(columns)),
                                    scorer, EmpiricalCalibrator(config.contamination).fit(scores)))
     return ModelBank(models)
@@ -249,7 +249,7 @@ def batch_scores(scorer, features: np.ndarray) -> np.ndarray:
     kind = type(detector).__name__ if isinstance(scorer, PyodScorer) else ""
     if kind in ("COPOD", "ECOD") and getattr(detector, "n_jobs", 1) == 1:
         return _ecdf_scores(np.asarray(detector.X_train, dtype=np.float64), features, kind)
-    if isinstance(scorer, (PcaScorer, StandardisedScorer, PyodScorer)):
+    if isinstance(scorer, (PcaScorer, StandardisedScorer, KnnScorer, PyodScorer)):
         return scorer.score(features)
     return np.array([scorer.score(row[None, :])[0] for row in features])
 
