@@ -24,12 +24,14 @@ DEFAULTS: Dict[str, Any] = {
     "flags_min_n": 10,
     "flags_window_n": 12,
     "model": "zscore",
+    # seconds between samples (python.d's own key; the flag rule and the warm start depend on it)
+    "update_every": 1,
     # how many recent samples a model adapts to: the span of the running mean and variance that
     # standardise its input, and the number of its recent scores the probability is read against
     "window_n": 3600,
     # samples after (re)start without flags, while the window of scores fills
     "warmup_n": 1000,
-    # seconds of history to learn from at start (0: start cold)
+    # seconds of history to learn from at start (0: start cold); at least warmup_n samples' worth
     "warm_start_secs": 3600,
     # cycles between saves of the models to the agent's lib dir (when save_state is on)
     "save_state_every_n": 600,
@@ -39,8 +41,19 @@ DEFAULTS: Dict[str, Any] = {
     "shingle_size": 1,
 }
 
+SLOW_COLLECTION_S = 60  # an update_every from which SLOW_COLLECTION_DEFAULTS apply
+# A chart sampled once a minute gives 1,440 samples a day, not 86,400: ten samples held would be ten
+# minutes, and the promise of at most one flag per chart a day on stationary data allows a shorter rule
+# (docs/ablation.md, "a flag rule for metrics collected once a minute or slower").
+SLOW_COLLECTION_DEFAULTS: Dict[str, Any] = {
+    "flags_threshold": 99.9,
+    "flags_min_n": 3,
+    "flags_window_n": 5,
+}
+
 PARSERS: Dict[str, Callable[[Any], Any]] = {
     **COMMON_PARSERS,
+    "update_every": positive_int,
     "model": model_choice(MODELS, LIBRARIES),
     "window_n": positive_int,
     "warmup_n": non_negative_int,
@@ -57,6 +70,7 @@ class OnlineConfig(CommonConfig):
     """Validated settings of the streaming module; see DEFAULTS."""
 
     model: str
+    update_every: int
     window_n: int
     warmup_n: int
     warm_start_secs: int
@@ -66,12 +80,30 @@ class OnlineConfig(CommonConfig):
     shingle_size: int
 
     RUNTIME_KEYS: ClassVar[FrozenSet[str]] = CommonConfig.RUNTIME_KEYS | {"warm_start_secs",
-                                                                         "save_state_every_n"}
+                                                                         "save_state_every_n",
+                                                                         "update_every"}
+
+    def warm_start_span_secs(self) -> int:
+        """Seconds of history the warm start reads: `warm_start_secs`, but at least `warmup_n` samples' worth
+        (at one sample a minute an hour is 60 samples, and the rest of the warm-up would pass unflagged)."""
+        if not self.warm_start_secs:
+            return 0
+        return max(self.warm_start_secs, self.warmup_n * self.update_every)
+
+
+def defaults_for(raw: Dict[str, Any]) -> Dict[str, Any]:
+    """DEFAULTS, with SLOW_COLLECTION_DEFAULTS over them for a job that updates every SLOW_COLLECTION_S
+    seconds or more (an update_every that is not a number leaves DEFAULTS; its parser says why)."""
+    try:
+        slow = positive_int(raw.get("update_every") or DEFAULTS["update_every"]) >= SLOW_COLLECTION_S
+    except (ValueError, TypeError):
+        slow = False
+    return {**DEFAULTS, **SLOW_COLLECTION_DEFAULTS} if slow else DEFAULTS
 
 
 def parse_config(raw: Dict[str, Any]) -> OnlineConfig:
     """Validate a job configuration of the streaming module; each invalid value is one line in `problems`."""
-    values = parse_settings(raw, DEFAULTS, PARSERS)
+    values = parse_settings(raw, defaults_for(raw), PARSERS)
     # rrcf takes its settings from its own keys (num_trees, tree_size, shingle_size)
     check_user_model(values, STREAMING_METHODS, DEFAULTS["model"], values["problems"], ("zscore", "rrcf"))
     return OnlineConfig(**values)

@@ -54,7 +54,7 @@ class OnlineJob:
         self.bank = StreamingBank(self.config, self.feature_spec)
         self.health = JobHealth()
         self.reader = LatestReader(self.source, log, self.health)
-        self.clock = CollectionClock(max(1, int(configuration.get("update_every") or 1)))
+        self.clock = CollectionClock(self.config.update_every)
         self.last_data: Dict[str, int] = {}  # the charts' values of the last cycle with a new sample
         self.pauses = PauseReporter(log)
         self.rising = RisingFlags()
@@ -158,7 +158,7 @@ class OnlineJob:
 
     def _start_warm_start(self) -> None:
         before = int(time.time())
-        after = before - self.config.warm_start_secs
+        after = before - self.config.warm_start_span_secs()
         if self._history_after is not None:
             after = min(max(after, self._history_after), before - 1)
         self._warm_starter = threading.Thread(target=self._warm_start, args=(after, before), daemon=True,
@@ -171,7 +171,8 @@ class OnlineJob:
         started = time.monotonic()
         try:
             values, warnings = call_in_child("anomalies.history:fetch_history_in_child", self.source.settings,
-                                             self.bank.columns, after, before, self.config.warm_start_secs,
+                                             self.bank.columns, after, before,
+                                             self.config.warm_start_span_secs(),
                                              timeout=WARM_START_TIMEOUT_S)
             for warning in warnings:
                 self.log.warning(f"warm start: {warning}")

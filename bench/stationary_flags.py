@@ -24,7 +24,7 @@ from evaluation.metrics import runs  # noqa: E402
 from evaluation.sweep import persistent_flags  # noqa: E402
 from test_online import _ar1, _stream  # noqa: E402
 
-GRID = [(t, m, w) for t in (99.9, 99.95, 99.97, 99.98, 99.99, 99.995, 99.999)
+GRID = [(t, m, w) for t in (99.5, 99.9, 99.95, 99.97, 99.98, 99.99, 99.995, 99.999)
         for m, w in ((2, 3), (3, 5), (4, 8), (6, 8), (5, 10), (7, 10))]
 
 

@@ -11,7 +11,8 @@ from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
 from anomalies.planning import ModelSpec
 from anomalies_online.calibration import RollingCalibrator
-from anomalies_online.config import DEFAULTS, MODELS, parse_config
+from anomalies_online.config import (DEFAULTS, MODELS, SLOW_COLLECTION_DEFAULTS, SLOW_COLLECTION_S,
+                                     parse_config)
 from anomalies_online.standardize import RunningStandardizer
 from anomalies_online.stream import StreamingBank, stream_cycle
 
@@ -109,18 +110,30 @@ def _ar1(rng, n, d, heavy=False):
     return values + 50.0
 
 
+def _flags_raised(probabilities, threshold, min_n, window_n):
+    """Per column, how many times the persistence rule raises a flag over a stream of probabilities."""
+    above = np.nan_to_num(probabilities, nan=-1.0) >= threshold
+    held = np.stack([np.convolve(column, np.ones(window_n, int))[:len(column)] for column in above.T.astype(int)],
+                    axis=1) >= min_n
+    return (held[1:] & ~held[:-1]).sum(axis=0)
+
+
 def test_a_stationary_day_gives_at_most_one_flag_per_chart_with_defaults():
     rng = np.random.default_rng(2)
     day = 86400
     values = np.hstack([_ar1(rng, day, 6), _ar1(rng, day, 3, heavy=True)])
-    flags, _ = _stream(parse_config({}), values)
+    config = parse_config({})
+    flags, probabilities = _stream(config, values)
     events = (flags[1:] & ~flags[:-1]).sum(axis=0)
     assert events.max() <= 1, events
+    assert (_flags_raised(probabilities, config.flags_threshold, config.flags_min_n, config.flags_window_n)
+            == events).all()
     # the same stream under the offline rule (99.9 on 3 of 5) flags several times a day: the default is what
     # keeps it quiet
-    flags, _ = _stream(parse_config({"flags_threshold": 99.9, "flags_min_n": 3, "flags_window_n": 5}),
-                       values[:day // 4])
-    assert (flags[1:] & ~flags[:-1]).sum() >= 1
+    assert _flags_raised(probabilities[:day // 4], 99.9, 3, 5).sum() >= 1
+    # at one sample a minute these 86,400 samples are 60 days: the rule for slow collection keeps the promise
+    slow = parse_config({"update_every": SLOW_COLLECTION_S})
+    assert _flags_raised(probabilities, slow.flags_threshold, slow.flags_min_n, slow.flags_window_n).max() <= 60
 
 
 def test_a_level_shift_is_flagged_after_the_warm_up_and_never_during_it():
@@ -162,6 +175,22 @@ def test_replan_keeps_the_state_of_unchanged_models():
     assert bank.replan([c, a]) == (["c"], ["b"])
     assert bank.names == ["c", "a"] and bank.models[1].calibrator.n_ == 1
     assert bank.models[1].column_index.tolist() == [1]
+
+
+def test_slow_collection_has_its_own_flag_rule_and_a_warm_start_over_the_warm_up():
+    fast, slow = parse_config({}), parse_config({"update_every": SLOW_COLLECTION_S})
+    rule = lambda c: (c.flags_threshold, c.flags_min_n, c.flags_window_n)  # noqa: E731
+    assert rule(fast) == (DEFAULTS["flags_threshold"], DEFAULTS["flags_min_n"], DEFAULTS["flags_window_n"])
+    assert rule(slow) == tuple(SLOW_COLLECTION_DEFAULTS[k] for k in ("flags_threshold", "flags_min_n",
+                                                                     "flags_window_n"))
+    # a key the user sets wins at any interval; a broken update_every is one problem and the fast rule
+    assert parse_config({"update_every": 300, "flags_min_n": 4}).flags_min_n == 4
+    broken = parse_config({"update_every": "often"})
+    assert rule(broken) == rule(fast) and broken.update_every == 1 and "update_every" in broken.problems[0]
+    # the warm start reads at least warmup_n samples: an hour at 1 s, 1,000 minutes at 60 s
+    assert fast.warm_start_span_secs() == 3600
+    assert slow.warm_start_span_secs() == DEFAULTS["warmup_n"] * SLOW_COLLECTION_S
+    assert parse_config({"update_every": 60, "warm_start_secs": 0}).warm_start_span_secs() == 0
 
 
 def test_online_config_names_bad_keys_and_keeps_shared_meaning():

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The streaming job against a fake Netdata API: warm start, new and vanished charts, bad data, agent down."""
 import time
+from urllib.parse import parse_qs, urlparse
 
 from anomalies_online import job as online_job
 from anomalies.cycle import warming_values
@@ -37,6 +38,21 @@ def test_warm_start_primes_every_model_with_history():
         assert all(m.standardizer.n_seen_ >= 280 for m in job.bank.models)  # the history, not just live rows
         assert all(0 <= data[k] <= 10000 for k in data if k.endswith("_prob"))
         assert not log.said("warning", "") and not log.said("error", "")
+
+
+def test_a_slow_job_warm_starts_over_its_whole_warm_up():
+    """At one sample a minute, an hour of history is 60 samples: the warm start reads warmup_n samples."""
+    with FakeNetdata({c: dict(d) for c, d in CHARTS.items()}) as fake:
+        log = RecordingLog()
+        job = OnlineJob({"host": fake.host, "update_every": 60, "warm_start_secs": 300, "warmup_n": 20}, log)
+        assert job.check()
+        deadline = time.monotonic() + 30
+        while not log.said("info", "warm start: 2 models learned") and time.monotonic() < deadline:
+            job.collect()
+            time.sleep(0.05)
+        spans = [int(q["before"][0]) - int(q["after"][0]) for q in
+                 (parse_qs(urlparse(path).query) for path in fake.requests if path.startswith("/api/v1/data"))]
+        assert spans and min(spans) >= 20 * 60 - 1, spans
 
 
 def test_charts_that_come_and_go_add_and_remove_models(monkeypatch):

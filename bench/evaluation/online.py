@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Replay one labelled series through the streaming module's own pipeline, as `OnlineJob.collect` runs it.
 
-One row = one cycle. The warm start learns the last `warm_start_secs` rows (in samples) of the training part
-with `StreamingBank.learn_history`, as the job learns the agent's history at start; then every test row goes
+One row = one cycle, and the job's `update_every` is the series' interval (unless set). The warm start
+learns the rows of the training part the job would read at start (`warm_start_span_secs` over the
+interval) with `StreamingBank.learn_history`; then every test row goes
 through `FeatureWindow.push` and `stream_cycle`, scoring and learning in time order. Views: the server
 model (every metric of the series in one custom model) and, with the bench setting `per_metric`, the
 per-metric models beside it (probability = max over metrics, flag = any), as for the offline module.
@@ -37,13 +38,15 @@ def replay_online(series: Series, names: list, settings: Dict):
     `settings` are the module's keys and the bench setting `per_metric` (default off)."""
     started = time.monotonic()
     per_metric = settings.get("per_metric", False)
-    config = online_config({k: v for k, v in settings.items() if k != "per_metric"})
+    config = online_config({"update_every": max(1, round(series.interval_s)),
+                            **{k: v for k, v in settings.items() if k != "per_metric"}})
     columns, specs = columns_and_specs(series.name, series.metrics, per_metric=per_metric)
     feature_spec = FeatureSpec.from_config(config)
     bank = StreamingBank(config, feature_spec)
     bank.replan(specs)
     flagger = flagger_for(config)
-    history = series.train[-config.warm_start_secs:] if config.warm_start_secs else series.train[:0]
+    history_rows = config.warm_start_span_secs() // config.update_every
+    history = series.train[-history_rows:] if history_rows else series.train[:0]
     bank.learn_history(history)
     window = FeatureWindow(feature_spec, history[-feature_spec.window:])
     probability = np.zeros((len(series.test), len(bank.names)))
