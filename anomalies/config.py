@@ -62,7 +62,30 @@ COMMON_DEFAULTS: Dict[str, Any] = {
     # a regex of chart ids whose expected value and band get a chart of their own, band_<chart> (off: ''; each
     # one triples the dimensions; anomalies/band_charts.py)
     "band_charts": "",
+    # seconds between samples (python.d's own key; the flag rule's default depends on it)
+    "update_every": 1,
 }
+
+SLOW_COLLECTION_S = 60  # an update_every from which SLOW_COLLECTION_DEFAULTS apply, in both modules
+# The flag rule of a job sampled once a minute or slower: a day is then 1,440 samples or fewer, so 5 samples
+# are 5 minutes or more (chosen for the streaming module, and the offline module's rule on such data:
+# docs/ablation.md, "a flag rule for metrics collected once a minute or slower").
+SLOW_COLLECTION_DEFAULTS: Dict[str, Any] = {
+    "flags_threshold": 99.9,
+    "flags_min_n": 3,
+    "flags_window_n": 5,
+}
+
+
+def defaults_for(raw: Dict[str, Any], defaults: Dict[str, Any]) -> Dict[str, Any]:
+    """`defaults`, with SLOW_COLLECTION_DEFAULTS over them for a job that updates every SLOW_COLLECTION_S
+    seconds or more (an update_every that is not a whole number leaves `defaults`; its parser says why)."""
+    try:
+        slow = positive_int(raw.get("update_every") or defaults["update_every"]) >= SLOW_COLLECTION_S
+    except (ValueError, TypeError):
+        slow = False
+    return {**defaults, **SLOW_COLLECTION_DEFAULTS} if slow else defaults
+
 
 # The offline module's defaults: the common keys plus its model and training schedule.
 DEFAULTS: Dict[str, Any] = {
@@ -114,6 +137,7 @@ class CommonConfig:
     contamination: float
     include_average_prob: bool
     custom_models: Tuple[CustomModel, ...]
+    update_every: int
     flags_threshold: float
     flags_min_n: int
     flags_window_n: int
@@ -130,7 +154,7 @@ class CommonConfig:
 
     # Keys that change how a job runs, not what its models learn: saved models survive edits to them.
     RUNTIME_KEYS: ClassVar[FrozenSet[str]] = frozenset({
-        "protocol", "username", "password", "tls_verify", "include_average_prob", "flags_threshold",
+        "protocol", "username", "password", "tls_verify", "include_average_prob", "update_every", "flags_threshold",
         "flags_min_n", "flags_window_n", "flags_spike_threshold", "flags_spike_min_n", "flags_spike_window_n",
         "detection_direction", "min_dev_from_expected", "save_state",
         "band_charts", "problems"})
@@ -301,6 +325,7 @@ COMMON_PARSERS: Dict[str, Callable[[Any], Any]] = {
     "include_levels": _bool,
     "contamination": _fraction,
     "include_average_prob": _bool,
+    "update_every": positive_int,
     "flags_threshold": _percent,
     "flags_min_n": positive_int,
     "flags_window_n": positive_int,
@@ -412,7 +437,7 @@ def parse_settings(raw: Dict[str, Any], defaults: Dict[str, Any],
 
 def parse_config(raw: Dict[str, Any]) -> Config:
     """Validate a job configuration of the offline module (see `parse_settings`)."""
-    values = parse_settings(raw, DEFAULTS, _PARSERS)
+    values = parse_settings(raw, defaults_for(raw, DEFAULTS), _PARSERS)
     check_user_model(values, OFFLINE_METHODS, DEFAULTS["model"], values["problems"], tuple(NUMPY_MODELS))
     if values["model"] == "knn":
         values["model_args"] = _knn_args(values["model_args"], values["problems"])

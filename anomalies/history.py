@@ -13,9 +13,10 @@ Log = Callable[[str], None]
 
 
 def fetch_history(source: NetdataSource, columns: Sequence[Column], after: int, before: int,
-                  max_rows: int, warn: Log) -> np.ndarray:
-    """The history of `columns` between two timestamps (at most the last `max_rows` rows), one row per
-    second, outer-joined on time and forward-filled, through netdata-pandas (imported here, on first use)."""
+                  max_rows: int, warn: Log, points: int = 0) -> np.ndarray:
+    """The history of `columns` between two timestamps (at most the last `max_rows` rows), at the charts'
+    resolution or averaged to `points` rows, outer-joined on time and forward-filled, through netdata-pandas
+    (imported here, on first use)."""
     import pandas as pd
 
     hosts = list(dict.fromkeys(c.host for c in columns))
@@ -23,7 +24,7 @@ def fetch_history(source: NetdataSource, columns: Sequence[Column], after: int, 
     for host in hosts:
         charts = list(dict.fromkeys(c.chart for c in columns if c.host == host))
         try:
-            frame = source.training_window(host, charts, after, before, warn)
+            frame = source.training_window(host, charts, after, before, warn, points=points)
         except Exception as error:  # noqa: BLE001 - any failure of one host must not stop the others
             warn(f"cannot read the training window from '{host}': {describe_error(error)}")
             continue
@@ -40,8 +41,8 @@ def fetch_history(source: NetdataSource, columns: Sequence[Column], after: int, 
 
 
 def fetch_history_in_child(settings: Tuple[Any, ...], columns: Sequence[Column], after: int, before: int,
-                           max_rows: int) -> Tuple[np.ndarray, List[str]]:
+                           max_rows: int, points: int = 0) -> Tuple[np.ndarray, List[str]]:
     """`fetch_history` from `NetdataSource.settings`, for a child process: (values, warnings)."""
     warnings: List[str] = []
-    values = fetch_history(NetdataSource(*settings), columns, after, before, max_rows, warnings.append)
+    values = fetch_history(NetdataSource(*settings), columns, after, before, max_rows, warnings.append, points)
     return values, warnings

@@ -42,7 +42,7 @@ class AnomaliesJob:
         self.module = module
         self.configuration = dict(configuration)
         self.config: Config = parse_config(configuration)
-        self.update_every = max(1, int(configuration.get("update_every") or 1))
+        self.update_every = self.config.update_every
         self.store = job_store(self.config.save_state, job_name, log, self.config.model)
         self._restore_pending = self.store is not None
         self.feature_spec = FeatureSpec.from_config(self.config)

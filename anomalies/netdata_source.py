@@ -100,9 +100,11 @@ class NetdataSource:
         return self._get_json(host, "/api/v1/allmetrics?format=json")
 
     def training_window(self, host: str, charts: Sequence[str], after: int, before: int,
-                        log: Callable[[str], None], keep_time: bool = False) -> "pandas.DataFrame":
-        """Per-second history of `charts` on `host` between two timestamps, forward-filled,
-        with columns named `chart|dim`, through netdata-pandas; indexed by unix time if `keep_time`."""
+                        log: Callable[[str], None], keep_time: bool = False,
+                        points: int = 0) -> "pandas.DataFrame":
+        """The history of `charts` on `host` between two timestamps at the charts' own resolution (or
+        averaged to `points` rows), forward-filled, with columns named `chart|dim`, through netdata-pandas;
+        indexed by unix time if `keep_time`."""
         netdata_pandas = import_netdata_pandas()
         user, password = self.auth or (None, None)
         # host_prefix=True names columns 'host:chart|dim' and joins on time alone: 40% faster than the
@@ -111,6 +113,7 @@ class NetdataSource:
         # numeric_only=False skips a per-chart dtype pass: Netdata's values are numbers or null anyway.
         with _bound_netdata_pandas(netdata_pandas, self.ssl_context, log):
             frame = netdata_pandas.get_data(hosts=[host], charts=list(charts), after=after, before=before,
+                                            points=points,
                                             user=user, pwd=password, protocol=self.protocol,
                                             verify=self.tls_verify, timeout=max(60, int(self.timeout)),
                                             sort_cols=False, numeric_only=False, host_prefix=not keep_time,

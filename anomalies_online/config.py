@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Dict, FrozenSet
 
-from anomalies.config import (COMMON_DEFAULTS, COMMON_PARSERS, CommonConfig, model_choice, non_negative_int,
-                              parse_settings, positive_int)
+from anomalies.config import (COMMON_DEFAULTS, COMMON_PARSERS, CommonConfig, defaults_for, model_choice,
+                              non_negative_int, parse_settings, positive_int)
 from anomalies.user_models import STREAMING_METHODS, check_user_model
 
 from .detectors import LIBRARIES
@@ -24,8 +24,6 @@ DEFAULTS: Dict[str, Any] = {
     "flags_min_n": 10,
     "flags_window_n": 12,
     "model": "zscore",
-    # seconds between samples (python.d's own key; the flag rule and the warm start depend on it)
-    "update_every": 1,
     # how many recent samples a model adapts to: the span of the running mean and variance that
     # standardise its input, and the number of its recent scores the probability is read against
     "window_n": 3600,
@@ -41,19 +39,8 @@ DEFAULTS: Dict[str, Any] = {
     "shingle_size": 1,
 }
 
-SLOW_COLLECTION_S = 60  # an update_every from which SLOW_COLLECTION_DEFAULTS apply
-# A chart sampled once a minute gives 1,440 samples a day, not 86,400: ten samples held would be ten
-# minutes, and the promise of at most one flag per chart a day on stationary data allows a shorter rule
-# (docs/ablation.md, "a flag rule for metrics collected once a minute or slower").
-SLOW_COLLECTION_DEFAULTS: Dict[str, Any] = {
-    "flags_threshold": 99.9,
-    "flags_min_n": 3,
-    "flags_window_n": 5,
-}
-
 PARSERS: Dict[str, Callable[[Any], Any]] = {
     **COMMON_PARSERS,
-    "update_every": positive_int,
     "model": model_choice(MODELS, LIBRARIES),
     "window_n": positive_int,
     "warmup_n": non_negative_int,
@@ -70,7 +57,6 @@ class OnlineConfig(CommonConfig):
     """Validated settings of the streaming module; see DEFAULTS."""
 
     model: str
-    update_every: int
     window_n: int
     warmup_n: int
     warm_start_secs: int
@@ -80,8 +66,7 @@ class OnlineConfig(CommonConfig):
     shingle_size: int
 
     RUNTIME_KEYS: ClassVar[FrozenSet[str]] = CommonConfig.RUNTIME_KEYS | {"warm_start_secs",
-                                                                         "save_state_every_n",
-                                                                         "update_every"}
+                                                                         "save_state_every_n"}
 
     def warm_start_span_secs(self) -> int:
         """Seconds of history the warm start reads: `warm_start_secs`, but at least `warmup_n` samples' worth
@@ -91,19 +76,9 @@ class OnlineConfig(CommonConfig):
         return max(self.warm_start_secs, self.warmup_n * self.update_every)
 
 
-def defaults_for(raw: Dict[str, Any]) -> Dict[str, Any]:
-    """DEFAULTS, with SLOW_COLLECTION_DEFAULTS over them for a job that updates every SLOW_COLLECTION_S
-    seconds or more (an update_every that is not a number leaves DEFAULTS; its parser says why)."""
-    try:
-        slow = positive_int(raw.get("update_every") or DEFAULTS["update_every"]) >= SLOW_COLLECTION_S
-    except (ValueError, TypeError):
-        slow = False
-    return {**DEFAULTS, **SLOW_COLLECTION_DEFAULTS} if slow else DEFAULTS
-
-
 def parse_config(raw: Dict[str, Any]) -> OnlineConfig:
     """Validate a job configuration of the streaming module; each invalid value is one line in `problems`."""
-    values = parse_settings(raw, defaults_for(raw), PARSERS)
+    values = parse_settings(raw, defaults_for(raw, DEFAULTS), PARSERS)
     # rrcf takes its settings from its own keys (num_trees, tree_size, shingle_size)
     check_user_model(values, STREAMING_METHODS, DEFAULTS["model"], values["problems"], ("zscore", "rrcf"))
     return OnlineConfig(**values)

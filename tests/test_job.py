@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The job and its reader against a fake Netdata API: TLS, basic auth, and bad data."""
 import time
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
@@ -11,7 +12,9 @@ from anomalies.columns import Column
 from anomalies.cycle import OUTAGE_AFTER_N, LatestReader, warming_values
 from anomalies.job import RETRY_TRAINING_EVERY_N, AnomaliesJob
 from anomalies.netdata_source import NetdataSource
+from anomalies.config import parse_config
 from anomalies.history import fetch_history
+from anomalies.training import train
 from fake_netdata import FakeNetdata, self_signed_certificate, wave
 
 
@@ -189,3 +192,18 @@ def test_a_young_agent_reports_only_the_rows_it_really_has():
         values = fetch_history(NetdataSource(), [Column(fake.host, "system.cpu", "user")], now - 300, now,
                                100000, print)
     assert 18 <= len(values) <= 22 and np.isfinite(values).all()
+
+
+def test_a_job_slower_than_its_charts_trains_at_its_own_pace():
+    """At update_every 60 over per-second charts, the training window is read averaged to one row a minute,
+    so the differences and lags it learns are a cycle apart, as the ones it scores."""
+    with FakeNetdata({c: dict(d) for c, d in CHARTS.items()}) as fake:
+        now = int(time.time())
+        config = parse_config({"host": fake.host, "update_every": 60, "charts_regex": r"system\.cpu"})
+        outcome = train(config, now - 3600, now)
+        queries = [parse_qs(urlparse(path).query) for path in fake.requests if path.startswith("/api/v1/data")]
+        assert outcome.state is not None and {q["points"][0] for q in queries} == {"60"}, queries
+        fake.requests.clear()
+        train(parse_config({"host": fake.host, "charts_regex": r"system\.cpu"}), now - 3600, now)
+        assert {q["points"][0] for q in (parse_qs(urlparse(path).query) for path in fake.requests
+                                         if path.startswith("/api/v1/data"))} == {"0"}

@@ -11,8 +11,8 @@ from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
 from anomalies.planning import ModelSpec
 from anomalies_online.calibration import RollingCalibrator
-from anomalies_online.config import (DEFAULTS, MODELS, SLOW_COLLECTION_DEFAULTS, SLOW_COLLECTION_S,
-                                     parse_config)
+from anomalies.config import SLOW_COLLECTION_DEFAULTS, SLOW_COLLECTION_S
+from anomalies_online.config import DEFAULTS, MODELS, parse_config
 from anomalies_online.standardize import RunningStandardizer
 from anomalies_online.stream import StreamingBank, stream_cycle
 

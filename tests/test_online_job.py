@@ -41,7 +41,8 @@ def test_warm_start_primes_every_model_with_history():
 
 
 def test_a_slow_job_warm_starts_over_its_whole_warm_up():
-    """At one sample a minute, an hour of history is 60 samples: the warm start reads warmup_n samples."""
+    """At one sample a minute, an hour of history is 60 samples: the warm start reads warmup_n samples, at
+    the job's pace."""
     with FakeNetdata({c: dict(d) for c, d in CHARTS.items()}) as fake:
         log = RecordingLog()
         job = OnlineJob({"host": fake.host, "update_every": 60, "warm_start_secs": 300, "warmup_n": 20}, log)
@@ -50,9 +51,11 @@ def test_a_slow_job_warm_starts_over_its_whole_warm_up():
         while not log.said("info", "warm start: 2 models learned") and time.monotonic() < deadline:
             job.collect()
             time.sleep(0.05)
-        spans = [int(q["before"][0]) - int(q["after"][0]) for q in
-                 (parse_qs(urlparse(path).query) for path in fake.requests if path.startswith("/api/v1/data"))]
+        queries = [parse_qs(urlparse(path).query) for path in fake.requests if path.startswith("/api/v1/data")]
+        spans = [int(q["before"][0]) - int(q["after"][0]) for q in queries]
         assert spans and min(spans) >= 20 * 60 - 1, spans
+        # one row a cycle: the charts' history averaged to the job's pace, not 1,200 rows a second apart
+        assert {q["points"][0] for q in queries} == {"20"}, queries
 
 
 def test_charts_that_come_and_go_add_and_remove_models(monkeypatch):

@@ -60,7 +60,8 @@ class Task:
 
     def config(self) -> Config:
         settings = {k: v for k, v in self.settings.items() if k not in BENCH_SETTINGS}
-        config = parse_config({**schedule(self.series), **settings})
+        config = parse_config({**schedule(self.series), "update_every": max(1, round(self.series.interval_s)),
+                               **settings})
         if config.problems:
             raise ValueError("; ".join(config.problems))
         return config
