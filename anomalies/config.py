@@ -66,25 +66,25 @@ COMMON_DEFAULTS: Dict[str, Any] = {
     "update_every": 1,
 }
 
-SLOW_COLLECTION_S = 60  # an update_every from which SLOW_COLLECTION_DEFAULTS apply, in both modules
+SLOW_COLLECTION_S = 60  # an update_every from which the slow-collection defaults apply, in both modules
 # The flag rule of a job sampled once a minute or slower: a day is then 1,440 samples or fewer, so 5 samples
 # are 5 minutes or more (chosen for the streaming module, and the offline module's rule on such data:
 # docs/ablation.md, "a flag rule for metrics collected once a minute or slower").
-SLOW_COLLECTION_DEFAULTS: Dict[str, Any] = {
+SLOW_COLLECTION_FLAGS: Dict[str, Any] = {
     "flags_threshold": 99.9,
     "flags_min_n": 3,
     "flags_window_n": 5,
 }
 
 
-def defaults_for(raw: Dict[str, Any], defaults: Dict[str, Any]) -> Dict[str, Any]:
-    """`defaults`, with SLOW_COLLECTION_DEFAULTS over them for a job that updates every SLOW_COLLECTION_S
-    seconds or more (an update_every that is not a whole number leaves `defaults`; its parser says why)."""
+def defaults_for(raw: Dict[str, Any], defaults: Dict[str, Any], slow: Dict[str, Any]) -> Dict[str, Any]:
+    """`defaults`, with `slow` over them for a job that updates every SLOW_COLLECTION_S seconds or more (an
+    update_every that is not a whole number leaves `defaults`; its parser says why)."""
     try:
-        slow = positive_int(raw.get("update_every") or defaults["update_every"]) >= SLOW_COLLECTION_S
+        is_slow = positive_int(raw.get("update_every") or defaults["update_every"]) >= SLOW_COLLECTION_S
     except (ValueError, TypeError):
-        slow = False
-    return {**defaults, **SLOW_COLLECTION_DEFAULTS} if slow else defaults
+        is_slow = False
+    return {**defaults, **slow} if is_slow else defaults
 
 
 # The offline module's defaults: the common keys plus its model and training schedule.
@@ -105,6 +105,14 @@ DEFAULTS: Dict[str, Any] = {
     "initial_train_data_before": 0,
     "offset_n_secs": 0,
     "custom_models_normalize": False,
+}
+# At 60 s and slower: the slow flag rule, and a window of 10 days (14,400 samples at one a minute, as
+# 4 hours are at one a second; 4 hours would be 240 samples, too few: docs/ablation.md, "The offline
+# training window at 60 s and slower"), the first training after 15 hours (1/16 of it, as now).
+SLOW_COLLECTION_DEFAULTS: Dict[str, Any] = {
+    **SLOW_COLLECTION_FLAGS,
+    "train_n_secs": 864000,
+    "min_train_secs": 54000,
 }
 
 
@@ -437,7 +445,7 @@ def parse_settings(raw: Dict[str, Any], defaults: Dict[str, Any],
 
 def parse_config(raw: Dict[str, Any]) -> Config:
     """Validate a job configuration of the offline module (see `parse_settings`)."""
-    values = parse_settings(raw, defaults_for(raw, DEFAULTS), _PARSERS)
+    values = parse_settings(raw, defaults_for(raw, DEFAULTS, SLOW_COLLECTION_DEFAULTS), _PARSERS)
     check_user_model(values, OFFLINE_METHODS, DEFAULTS["model"], values["problems"], tuple(NUMPY_MODELS))
     if values["model"] == "knn":
         values["model_args"] = _knn_args(values["model_args"], values["problems"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Dict, FrozenSet
 
-from anomalies.config import (COMMON_DEFAULTS, COMMON_PARSERS, CommonConfig, defaults_for, model_choice,
-                              non_negative_int, parse_settings, positive_int)
+from anomalies.config import (COMMON_DEFAULTS, COMMON_PARSERS, SLOW_COLLECTION_FLAGS, CommonConfig, defaults_for,
+                              model_choice, non_negative_int, parse_settings, positive_int)
 from anomalies.user_models import STREAMING_METHODS, check_user_model
 
 from .detectors import LIBRARIES
@@ -78,7 +78,7 @@ class OnlineConfig(CommonConfig):
 
 def parse_config(raw: Dict[str, Any]) -> OnlineConfig:
     """Validate a job configuration of the streaming module; each invalid value is one line in `problems`."""
-    values = parse_settings(raw, defaults_for(raw, DEFAULTS), PARSERS)
+    values = parse_settings(raw, defaults_for(raw, DEFAULTS, SLOW_COLLECTION_FLAGS), PARSERS)
     # rrcf takes its settings from its own keys (num_trees, tree_size, shingle_size)
     check_user_model(values, STREAMING_METHODS, DEFAULTS["model"], values["problems"], ("zscore", "rrcf"))
     return OnlineConfig(**values)

@@ -23,6 +23,16 @@ def test_shipped_conf_states_the_defaults(module, defaults):
     assert set(defaults) - set(stated) <= commented | {"custom_models"}
 
 
+def test_a_job_at_60_s_or_slower_gets_a_window_of_as_many_samples_as_at_1_s():
+    fast, slow = parse_config({}), parse_config({"update_every": 60})
+    assert (fast.train_n_secs, fast.min_train_secs) == (DEFAULTS["train_n_secs"], DEFAULTS["min_train_secs"])
+    assert slow.train_n_secs // slow.update_every == fast.train_n_secs  # 14,400 samples
+    assert slow.min_train_secs * 16 == slow.train_n_secs and slow.flags_min_n == 3
+    # a window the user sets is theirs at any interval; the 1 s defaults below 60 s
+    assert parse_config({"update_every": 300, "train_n_secs": 3600}).train_n_secs == 3600
+    assert parse_config({"update_every": 30}).train_n_secs == DEFAULTS["train_n_secs"]
+
+
 def test_upstream_config_works_unchanged():
     upstream = {"name": "Anomalies", "host": "127.0.0.1:19999", "protocol": "http", "tls_verify": True,
                 "charts_regex": r"system\..*", "charts_to_exclude": "system.uptime,system.entropy",

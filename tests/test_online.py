@@ -11,7 +11,7 @@ from anomalies.features import FeatureSpec, FeatureWindow
 from anomalies.flags import PersistenceFlagger
 from anomalies.planning import ModelSpec
 from anomalies_online.calibration import RollingCalibrator
-from anomalies.config import SLOW_COLLECTION_DEFAULTS, SLOW_COLLECTION_S
+from anomalies.config import SLOW_COLLECTION_FLAGS, SLOW_COLLECTION_S
 from anomalies_online.config import DEFAULTS, MODELS, parse_config
 from anomalies_online.standardize import RunningStandardizer
 from anomalies_online.stream import StreamingBank, stream_cycle
@@ -181,7 +181,7 @@ def test_slow_collection_has_its_own_flag_rule_and_a_warm_start_over_the_warm_up
     fast, slow = parse_config({}), parse_config({"update_every": SLOW_COLLECTION_S})
     rule = lambda c: (c.flags_threshold, c.flags_min_n, c.flags_window_n)  # noqa: E731
     assert rule(fast) == (DEFAULTS["flags_threshold"], DEFAULTS["flags_min_n"], DEFAULTS["flags_window_n"])
-    assert rule(slow) == tuple(SLOW_COLLECTION_DEFAULTS[k] for k in ("flags_threshold", "flags_min_n",
+    assert rule(slow) == tuple(SLOW_COLLECTION_FLAGS[k] for k in ("flags_threshold", "flags_min_n",
                                                                      "flags_window_n"))
     # a key the user sets wins at any interval; a broken update_every is one problem and the fast rule
     assert parse_config({"update_every": 300, "flags_min_n": 4}).flags_min_n == 4

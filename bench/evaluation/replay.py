@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Replay one labelled series through a detector with the job's training schedule, in samples.
+"""Replay one labelled series through a detector with the job's training schedule, in samples at the
+series' interval (the job's `update_every`; `train_n_secs` seconds are `train_n_secs / interval` rows).
 
 Mirrors `AnomaliesJob.collect` / `_training_due` with one sample = one cycle:
 - initial training on the last `train_n_secs` (capped at `train_max_n`) rows of the training part; its
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -32,17 +33,28 @@ from .netdata_ml import KMEANS, KMEANS_NEWEST, NetdataKMeans, pretraining_ends
 from .online import replay_online
 
 
-def schedule(series: Series) -> Dict[str, int]:
-    """Sample-scaled schedule defaults: the job's default window (train_n_secs 14400 cycles) capped at the
-    training part, so the first training has a full window; retraining after 1/8 of the window, the
-    defaults' ratio (train_every_n 1800 of 14400); train_no_prediction_n stays 10 cycles."""
-    window = min(DEFAULTS["train_n_secs"], len(series.train))
+def interval_settings(series: Series) -> Dict[str, int]:
+    """The job's `update_every` at the series' interval."""
+    return {"update_every": max(1, round(series.interval_s))}
+
+
+def schedule(series: Series, settings: Optional[Dict] = None) -> Dict[str, int]:
+    """The training schedule in rows: the window the job reads at the series' interval (`train_n_secs` of
+    its settings over the interval, or the bench setting `window_rows` when set) capped at the training
+    part, so the first training has a full window; retraining after 1/8 of the window, the defaults' ratio
+    (train_every_n 1800 of 14400); train_no_prediction_n stays 10 cycles."""
+    settings = settings or {}
+    collector = {k: v for k, v in settings.items() if k not in BENCH_SETTINGS}
+    config = parse_config({**collector, **interval_settings(series)})
+    rows = settings.get("window_rows") or config.train_n_secs // config.update_every
+    window = max(1, min(rows, len(series.train)))
     every = int(round(window * DEFAULTS["train_every_n"] / DEFAULTS["train_n_secs"]))
     return {"train_n_secs": window, "train_every_n": max(RETRY_TRAINING_EVERY_N, every)}
 
 
-# Settings of the replay itself, not of the collector: per-metric models besides the server model.
-BENCH_SETTINGS = {"per_metric": True}
+# Settings of the replay itself, not of the collector: per-metric models besides the server model; a
+# window of a fixed number of rows at every interval (0: the job's `train_n_secs` at the series' interval).
+BENCH_SETTINGS = {"per_metric": True, "window_rows": 0}
 
 # rule of a configuration -> kind of replay (the rules of one kind share a replay when their settings agree)
 RULE_KINDS = {"ours": "collector", "upstream": "collector", KMEANS: "kmeans", KMEANS_NEWEST: "kmeans",
@@ -60,8 +72,7 @@ class Task:
 
     def config(self) -> Config:
         settings = {k: v for k, v in self.settings.items() if k not in BENCH_SETTINGS}
-        config = parse_config({**schedule(self.series), "update_every": max(1, round(self.series.interval_s)),
-                               **settings})
+        config = parse_config({**settings, **interval_settings(self.series), **schedule(self.series, self.settings)})
         if config.problems:
             raise ValueError("; ".join(config.problems))
         return config
@@ -104,8 +115,8 @@ def run(task: Task) -> Result:
         detector = NetdataKMeans(task.rules, len(series.metrics), series.interval_s)
         hold_n = 0  # Netdata's ML keeps scoring with the previous models while training
     else:
-        bench = {**BENCH_SETTINGS, **{k: v for k, v in task.settings.items() if k in BENCH_SETTINGS}}
-        detector = CollectorDetector(config, series.name, series.metrics, task.rules, **bench)
+        detector = CollectorDetector(config, series.name, series.metrics, task.rules,
+                                     per_metric=task.settings.get("per_metric", BENCH_SETTINGS["per_metric"]))
         hold_n = 1 + config.train_no_prediction_n
     history = np.vstack([series.train, series.test])
     offset, steps = len(series.train), len(series.test)
