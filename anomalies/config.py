@@ -62,7 +62,8 @@ COMMON_DEFAULTS: Dict[str, Any] = {
     # a regex of chart ids whose expected value and band get a chart of their own, band_<chart> (off: ''; each
     # one triples the dimensions; anomalies/band_charts.py)
     "band_charts": "",
-    # seconds between samples (python.d's own key; the flag rule's default depends on it)
+    # seconds between samples (python.d's own key); at SLOW_COLLECTION_S or more other defaults apply, and a
+    # job slower than its charts reads their history averaged to one row a cycle
     "update_every": 1,
 }
 
@@ -162,10 +163,10 @@ class CommonConfig:
 
     # Keys that change how a job runs, not what its models learn: saved models survive edits to them.
     RUNTIME_KEYS: ClassVar[FrozenSet[str]] = frozenset({
-        "protocol", "username", "password", "tls_verify", "include_average_prob", "update_every", "flags_threshold",
-        "flags_min_n", "flags_window_n", "flags_spike_threshold", "flags_spike_min_n", "flags_spike_window_n",
-        "detection_direction", "min_dev_from_expected", "save_state",
-        "band_charts", "problems"})
+        "protocol", "username", "password", "tls_verify", "include_average_prob", "update_every",
+        "flags_threshold", "flags_min_n", "flags_window_n", "flags_spike_threshold", "flags_spike_min_n",
+        "flags_spike_window_n", "detection_direction", "min_dev_from_expected", "save_state", "band_charts",
+        "problems"})
 
     def deviation_rules(self, names: Sequence[str]) -> List[DeviationRule]:
         """The deviation rule of each model by name: a custom model's own keys, else the job's."""
