@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from anomalies.columns import Column
-from anomalies.config import DEFAULTS, MODELS, parse_config
+from anomalies.config import DEFAULTS, MODELS, SLOW_COLLECTION_DEFAULTS, parse_config
 from anomalies.planning import plan_models
 from anomalies_online import config as online_config
 
@@ -23,10 +23,13 @@ def test_shipped_conf_states_the_defaults(module, defaults):
     assert set(defaults) - set(stated) <= commented | {"custom_models"}
 
 
-def test_a_job_at_60_s_or_slower_gets_a_window_of_as_many_samples_as_at_1_s():
+def test_a_job_at_60_s_or_slower_gets_a_window_of_thousands_of_samples():
     fast, slow = parse_config({}), parse_config({"update_every": 60})
     assert (fast.train_n_secs, fast.min_train_secs) == (DEFAULTS["train_n_secs"], DEFAULTS["min_train_secs"])
-    assert slow.train_n_secs // slow.update_every == fast.train_n_secs  # 14,400 samples
+    assert (slow.train_n_secs, slow.min_train_secs) == (SLOW_COLLECTION_DEFAULTS["train_n_secs"],
+                                                        SLOW_COLLECTION_DEFAULTS["min_train_secs"])
+    # 4 hours would be 240 samples at one a minute; the slow window holds thousands even at one in 5 minutes
+    assert parse_config({"update_every": 300}).train_n_secs // 300 >= 1440
     assert slow.min_train_secs * 16 == slow.train_n_secs and slow.flags_min_n == 3
     # a window the user sets is theirs at any interval; the 1 s defaults below 60 s
     assert parse_config({"update_every": 300, "train_n_secs": 3600}).train_n_secs == 3600
