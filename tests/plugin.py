@@ -80,11 +80,12 @@ def shipped_conf(module: str, host: str, warm_s: int) -> str:
     """The shipped conf of `module` for the agent at `host`, its warm-up (`min_train_secs`, `warmup_n`)
     scaled down to `warm_s`; an error if the shipped conf no longer holds the keys replaced."""
     text = (REPO / "conf.d" / f"{module}.conf").read_text()
-    warm_up = [key for key in ("min_train_secs: 900", "warmup_n: 1000") if key in text]
-    if len(warm_up) != 1 or "host: '127.0.0.1:19999'" not in text:
+    # the key as stated or as a commented-out default ('  # min_train_secs: 900'), set either way
+    text, replaced = re.subn(r"^(\s*)(?:# )?(min_train_secs: 900|warmup_n: 1000)$",
+                             lambda m: f"{m.group(1)}{m.group(2).split(':')[0]}: {warm_s}", text, flags=re.M)
+    if replaced != 1 or "host: '127.0.0.1:19999'" not in text:
         raise ValueError(f"the shipped {module}.conf changed its keys")
-    key = warm_up[0].split(":")[0]
-    return text.replace("host: '127.0.0.1:19999'", f"host: '{host}'").replace(warm_up[0], f"{key}: {warm_s}")
+    return text.replace("host: '127.0.0.1:19999'", f"host: '{host}'")
 
 
 def raised_alerts(node) -> List[tuple]:
