@@ -201,3 +201,21 @@ def test_suppression_drops_a_flag_up_for_half_of_the_window():
     flags = np.array([1] * 10 + [0] * 10 + [1] * 3, dtype=bool)
     kept = suppressed_flags(flags, 8)
     assert kept.astype(int).tolist() == [1, 1, 1] + [0] * 17 + [1, 1, 1]  # suppressed from the 4th of 8
+
+
+def test_the_replay_runs_the_collector_at_the_series_interval():
+    """The replay's window is the collector's `train_n_secs` at the series' interval, in rows: at one row a
+    minute the defaults' 10 days are 14,400 rows, an explicit 4 hours 240; the peers' fixed 14,400 rows."""
+    from evaluation.data import Series
+    from evaluation.replay import Task, schedule
+
+    def series(interval_s):
+        return Series("x", "s", ["m0"], np.zeros((20000, 1)), np.zeros((10, 1)), np.zeros(10), interval_s)
+
+    assert schedule(series(1))["train_n_secs"] == 14400
+    assert schedule(series(60))["train_n_secs"] == 14400
+    assert schedule(series(60), {"train_n_secs": 14400})["train_n_secs"] == 240
+    assert schedule(series(300))["train_n_secs"] == 2880
+    assert schedule(series(300), {"window_rows": 14400})["train_n_secs"] == 14400
+    config = Task(series(60), "collector", {}, {}).config()
+    assert (config.update_every, config.flags_min_n, config.train_n_secs) == (60, 3, 14400)
