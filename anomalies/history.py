@@ -13,11 +13,14 @@ Log = Callable[[str], None]
 
 
 def fetch_history(source: NetdataSource, columns: Sequence[Column], after: int, before: int,
-                  max_rows: int, warn: Log, points: int = 0) -> np.ndarray:
-    """The history of `columns` between two timestamps (at most the last `max_rows` rows), at the charts'
-    resolution or averaged to `points` rows, outer-joined on time and forward-filled, through netdata-pandas
-    (imported here, on first use)."""
+                  max_rows: int, warn: Log, update_every: int = 1) -> np.ndarray:
+    """The history of `columns` between two timestamps (at most the last `max_rows` rows), outer-joined on
+    time and forward-filled, through netdata-pandas (imported here, on first use). At the charts' resolution
+    for a job of `update_every` 1; a slower job reads it averaged to one row a cycle, so the differences and
+    lags it learns are a cycle apart, as those it scores."""
     import pandas as pd
+
+    points = (before - after) // update_every if update_every > 1 else 0
 
     hosts = list(dict.fromkeys(c.host for c in columns))
     frames = []
@@ -41,8 +44,9 @@ def fetch_history(source: NetdataSource, columns: Sequence[Column], after: int, 
 
 
 def fetch_history_in_child(settings: Tuple[Any, ...], columns: Sequence[Column], after: int, before: int,
-                           max_rows: int, points: int = 0) -> Tuple[np.ndarray, List[str]]:
+                           max_rows: int, update_every: int = 1) -> Tuple[np.ndarray, List[str]]:
     """`fetch_history` from `NetdataSource.settings`, for a child process: (values, warnings)."""
     warnings: List[str] = []
-    values = fetch_history(NetdataSource(*settings), columns, after, before, max_rows, warnings.append, points)
+    values = fetch_history(NetdataSource(*settings), columns, after, before, max_rows, warnings.append,
+                           update_every)
     return values, warnings

@@ -121,10 +121,8 @@ def train(config: Config, after: int, before: int) -> TrainingOutcome:
         outcome.warnings.append("no chart matches charts_regex and no custom model is usable: nothing to train")
         return outcome
     columns = list(dict.fromkeys(c for spec in specs for c in spec.columns))
-    # a job slower than its charts trains at its own pace (its features' differences and lags are a cycle
-    # apart): the window averaged to one row a cycle
-    points = (before - after) // config.update_every if config.update_every > 1 else 0
-    values = fetch_history(source, columns, after, before, config.train_max_n, outcome.warnings.append, points)
+    values = fetch_history(source, columns, after, before, config.train_max_n, outcome.warnings.append,
+                           config.update_every)
     outcome.state = train_models(specs, columns, values, config, outcome.warnings.append)
     outcome.seconds = time.monotonic() - started
     return outcome

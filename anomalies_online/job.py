@@ -170,12 +170,10 @@ class OnlineJob:
         every model learn it. collect() leaves the models alone until this is done."""
         started = time.monotonic()
         try:
-            # a job slower than its charts learns the history at its own pace: averaged to one row a cycle
             every = self.config.update_every
-            samples = max(1, (before - after) // every)
             values, warnings = call_in_child("anomalies.history:fetch_history_in_child", self.source.settings,
-                                             self.bank.columns, after, before, samples,
-                                             samples if every > 1 else 0,
+                                             self.bank.columns, after, before, max(1, (before - after) // every),
+                                             every,
                                              timeout=WARM_START_TIMEOUT_S)
             for warning in warnings:
                 self.log.warning(f"warm start: {warning}")

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests of the streaming module: standardisation, calibration, flags on a long stationary stream,
 model bookkeeping and every detector."""
+import os
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +17,10 @@ from anomalies.config import SLOW_COLLECTION_FLAGS, SLOW_COLLECTION_S
 from anomalies_online.config import DEFAULTS, MODELS, parse_config
 from anomalies_online.standardize import RunningStandardizer
 from anomalies_online.stream import StreamingBank, stream_cycle
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+from evaluation.metrics import runs  # noqa: E402  (the bench's flag rule over a stream, as stationary_flags.py)
+from evaluation.sweep import persistent_flags  # noqa: E402
 
 
 def test_standardizer_converges_to_the_recent_mean_and_variance():
@@ -112,10 +118,8 @@ def _ar1(rng, n, d, heavy=False):
 
 def _flags_raised(probabilities, threshold, min_n, window_n):
     """Per column, how many times the persistence rule raises a flag over a stream of probabilities."""
-    above = np.nan_to_num(probabilities, nan=-1.0) >= threshold
-    held = np.stack([np.convolve(column, np.ones(window_n, int))[:len(column)] for column in above.T.astype(int)],
-                    axis=1) >= min_n
-    return (held[1:] & ~held[:-1]).sum(axis=0)
+    return np.array([len(runs(persistent_flags(column / 100.0, threshold, min_n, window_n)))
+                     for column in probabilities.T])
 
 
 def test_a_stationary_day_gives_at_most_one_flag_per_chart_with_defaults():

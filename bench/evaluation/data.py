@@ -32,6 +32,11 @@ class Series:
     labels: np.ndarray  # 0/1 per test row (-1: not judged)
     interval_s: float  # seconds between rows
 
+    @property
+    def update_every(self) -> int:
+        """The collector job's `update_every` at this series' interval."""
+        return max(1, round(self.interval_s))
+
     def truncated(self, train_rows: int, test_rows: int) -> "Series":
         """The last `train_rows` training rows and the first `test_rows` test rows (for --quick)."""
         return Series(self.dataset, self.name, self.metrics, self.train[-train_rows:], self.test[:test_rows],

@@ -38,7 +38,7 @@ def replay_online(series: Series, names: list, settings: Dict):
     `settings` are the module's keys and the bench setting `per_metric` (default off)."""
     started = time.monotonic()
     per_metric = settings.get("per_metric", False)
-    config = online_config({"update_every": max(1, round(series.interval_s)),
+    config = online_config({"update_every": series.update_every,
                             **{k: v for k, v in settings.items() if k != "per_metric"}})
     columns, specs = columns_and_specs(series.name, series.metrics, per_metric=per_metric)
     feature_spec = FeatureSpec.from_config(config)

@@ -33,11 +33,6 @@ from .netdata_ml import KMEANS, KMEANS_NEWEST, NetdataKMeans, pretraining_ends
 from .online import replay_online
 
 
-def interval_settings(series: Series) -> Dict[str, int]:
-    """The job's `update_every` at the series' interval."""
-    return {"update_every": max(1, round(series.interval_s))}
-
-
 def schedule(series: Series, settings: Optional[Dict] = None) -> Dict[str, int]:
     """The training schedule in rows: the window the job reads at the series' interval (`train_n_secs` of
     its settings over the interval, or the bench setting `window_rows` when set) capped at the training
@@ -45,7 +40,7 @@ def schedule(series: Series, settings: Optional[Dict] = None) -> Dict[str, int]:
     (train_every_n 1800 of 14400); train_no_prediction_n stays 10 cycles."""
     settings = settings or {}
     collector = {k: v for k, v in settings.items() if k not in BENCH_SETTINGS}
-    config = parse_config({**collector, **interval_settings(series)})
+    config = parse_config({**collector, "update_every": series.update_every})
     rows = settings.get("window_rows") or config.train_n_secs // config.update_every
     window = max(1, min(rows, len(series.train)))
     every = int(round(window * DEFAULTS["train_every_n"] / DEFAULTS["train_n_secs"]))
@@ -72,7 +67,8 @@ class Task:
 
     def config(self) -> Config:
         settings = {k: v for k, v in self.settings.items() if k not in BENCH_SETTINGS}
-        config = parse_config({**settings, **interval_settings(self.series), **schedule(self.series, self.settings)})
+        config = parse_config({**settings, "update_every": self.series.update_every,
+                               **schedule(self.series, self.settings)})
         if config.problems:
             raise ValueError("; ".join(config.problems))
         return config
