@@ -42,7 +42,6 @@ class AnomaliesJob:
         self.module = module
         self.configuration = dict(configuration)
         self.config: Config = parse_config(configuration)
-        self.update_every = self.config.update_every
         self.store = job_store(self.config.save_state, job_name, log, self.config.model)
         self._restore_pending = self.store is not None
         self.feature_spec = FeatureSpec.from_config(self.config)
@@ -58,7 +57,7 @@ class AnomaliesJob:
         self.last_data: Dict[str, int] = {}
         self.health = JobHealth()
         self.reader = LatestReader(self.source, log, self.health)
-        self.clock = CollectionClock(self.update_every)
+        self.clock = CollectionClock(self.config.update_every)
         self.pauses = PauseReporter(log)
         self.rising = RisingFlags()
         self.gate = DeviationGate()
@@ -160,7 +159,7 @@ class AnomaliesJob:
         self._trained = state
         self._swap_in_trained(result, restored=True)
         age = max(0.0, time.time() - loaded.saved_at)
-        self.last_training_cycle = self.cycle - int(age / self.update_every)
+        self.last_training_cycle = self.cycle - int(age / self.config.update_every)
         self.health.trained(None, state.rows, ago=age)
         self.log.info(f"restored {len(state.bank.names)} models trained {age / 60:.0f} min ago from "
                       f"{self.store.path}")
