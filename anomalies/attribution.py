@@ -161,7 +161,8 @@ def offline_shares(model, feature_row: np.ndarray, n_columns: int) -> np.ndarray
         return per_dimension(np.nan_to_num(model.scorer.z(own[None, :])[0]), feature_columns, model.column_index,
                              np.maximum)
     if isinstance(model.scorer, ZscoreScorer):
-        return per_dimension(np.nan_to_num(model.scorer.z(own[None, :])[0] ** 2), feature_columns, model.column_index)
+        return per_dimension(np.nan_to_num(model.scorer.feature_parts(own[None, :])[0]), feature_columns,
+                             model.column_index)
     groups = [np.flatnonzero(feature_columns == c) for c in model.column_index]
     reference = model.feature_mean if model.feature_mean is not None else np.zeros_like(own)
     drops = leave_one_out_shares(lambda x: float(model.scorer.score(x[None, :])[0]), own, reference, groups)

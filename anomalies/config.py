@@ -95,6 +95,9 @@ DEFAULTS: Dict[str, Any] = {
     # on the selection part and confirmed (docs/ablation.md, "The offline model's score"); upstream: pca, 5 lags
     "model": "zscore",
     "lags_n": 2,
+    # the mean of the last N samples of each dimension as features of their own (0: none); zscore scores them
+    # apart from the rest and takes the larger (anomalies/models.py ZscoreScorer; docs/ablation.md, "a long level")
+    "long_level_n": 0,
     "train_max_n": 100000,
     "train_every_n": 1800,
     "train_n_secs": 14400,
@@ -199,6 +202,7 @@ class Config(CommonConfig):
     """Validated settings of the offline module; see DEFAULTS."""
 
     model: str
+    long_level_n: int
     train_max_n: int
     train_every_n: int
     train_n_secs: int
@@ -352,6 +356,7 @@ COMMON_PARSERS: Dict[str, Callable[[Any], Any]] = {
 _PARSERS: Dict[str, Callable[[Any], Any]] = {
     **COMMON_PARSERS,
     "model": model_choice(MODELS, LIBRARIES),
+    "long_level_n": non_negative_int,
     "train_max_n": positive_int,
     "train_every_n": non_negative_int,
     "train_n_secs": positive_int,

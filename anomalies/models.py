@@ -120,10 +120,53 @@ class ZscoreScorer(StandardisedScorer):
     """The mean squared z-score of a row's features (a Mahalanobis distance that ignores correlations): the
     streaming module's `zscore` against the training window's mean and spread. Every feature counts by its
     own rarity; PCA's score divides by the explained variance of each component, so its rarest directions,
-    which hold mostly noise, outweigh the rest."""
+    which hold mostly noise, outweigh the rest.
+
+    With feature groups (`groups`: one contiguous run of features per group id, e.g. the long levels after
+    the rest), each group's mean squared z is divided by its own `GROUP_QUANTILE` over the training rows
+    (at least 1, the mean a feature's squared z has in training), and the score is the largest of those:
+    a long level far out is not averaged away among the many features of differences and lags.
+    """
+
+    GROUP_QUANTILE = 0.99
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray, group_starts: Optional[np.ndarray] = None,
+                 group_scale: Optional[np.ndarray] = None):
+        super().__init__(mean, scale)
+        self.group_starts = np.zeros(1, dtype=int) if group_starts is None else np.asarray(group_starts)
+        self.group_scale = np.ones(len(self.group_starts)) if group_scale is None else np.asarray(group_scale)
+
+    @classmethod
+    def fit(cls, features: np.ndarray, groups: Optional[np.ndarray] = None) -> "ZscoreScorer":
+        standardised = StandardisedScorer.fit(features)
+        if groups is None or len(np.unique(groups)) < 2:
+            return cls(standardised.mean, standardised.scale)
+        groups = np.asarray(groups)
+        starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+        if len(starts) != len(np.unique(groups)):
+            raise ValueError("each feature group must be one contiguous run of features")
+        scorer = cls(standardised.mean, standardised.scale, starts)
+        scorer.group_scale = np.maximum(np.quantile(scorer.group_means(features), cls.GROUP_QUANTILE, axis=0), 1.0)
+        return scorer
+
+    def group_means(self, features: np.ndarray) -> np.ndarray:
+        """Mean squared z of each group of features (rows × groups)."""
+        squared = self.z(features) ** 2
+        return np.add.reduceat(squared, self.group_starts, axis=1) / np.diff(np.r_[self.group_starts,
+                                                                                     squared.shape[1]])
 
     def score(self, features: np.ndarray) -> np.ndarray:
-        return (self.z(features) ** 2).mean(axis=1)
+        return (self.group_means(features) / self.group_scale).max(axis=1)
+
+    def feature_parts(self, features: np.ndarray) -> np.ndarray:
+        """Each feature's part of a row's score (1 × features): its squared z over its group's size and
+        scale, in the group that sets the score; 0 in the others."""
+        squared = self.z(features[:1]) ** 2
+        sizes = np.diff(np.r_[self.group_starts, squared.shape[1]])
+        group_of = np.repeat(np.arange(len(sizes)), sizes)
+        weights = 1.0 / (sizes * self.group_scale)
+        winner = int(np.argmax(self.group_means(features[:1])[0] / self.group_scale))
+        return np.where(group_of == winner, squared[0] * weights[group_of], 0.0)[None, :]
 
 
 class KnnScorer:
@@ -210,9 +253,12 @@ def build_detector(name: str, contamination: float, model_args: Optional[dict] =
 
 
 def fit_scorer(name: str, features: np.ndarray, contamination: float, model_args: Optional[dict] = None,
-               model_path: Optional[str] = None) -> Tuple[Scorer, np.ndarray]:
-    """Fit model `name` on `features`; return its scorer and the scores of the training rows (ValueError
-    when they are not all finite)."""
+               model_path: Optional[str] = None, groups: Optional[np.ndarray] = None) -> Tuple[Scorer, np.ndarray]:
+    """Fit model `name` on `features` (`zscore` scores its feature `groups` apart, see ZscoreScorer); return its
+    scorer and the scores of the training rows (ValueError when they are not all finite)."""
+    if name == "zscore":
+        scorer = ZscoreScorer.fit(features, groups)
+        return scorer, scorer.score(features)
     if name in NUMPY_MODELS:
         scorer = NUMPY_MODELS[name].fit(features)
         return scorer, scorer.score(features)

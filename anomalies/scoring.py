@@ -123,10 +123,23 @@ class ZmaxBatch(StandardisedBatch):
 
 
 class ZscoreBatch(StandardisedBatch):
-    """The zscore score (mean squared z of a model's features) of many models at once."""
+    """The zscore score of many models at once: the mean squared z of each feature group of each model (one
+    group unless the model has long levels), over the group's scale, the largest per model."""
+
+    def __init__(self, models: Sequence[TrainedModel]):
+        super().__init__(models)
+        starts, scales, first_group = [], [], []
+        for offset, model in zip(self.offsets, models):
+            first_group.append(len(starts))
+            starts.extend(offset + model.scorer.group_starts)
+            scales.extend(model.scorer.group_scale)
+        self.group_starts = np.array(starts, dtype=int)
+        self.group_divisor = np.diff(np.r_[self.group_starts, len(self.feature_index)]) * np.array(scales)
+        self.first_group = np.array(first_group, dtype=int)
 
     def score(self, feature_row: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(self.z(feature_row) ** 2, self.offsets) / self.sizes
+        groups = np.add.reduceat(self.z(feature_row) ** 2, self.group_starts) / self.group_divisor
+        return np.maximum.reduceat(groups, self.first_group)
 
 
 class ModelBank:

@@ -32,8 +32,9 @@ from . import stale_state
 from .cycle import Logger
 from .user_models import module_root
 
-# the layout of the pickled state; raise it when a pickled class changes (2: ModelBank batches per kind)
-FORMAT_VERSION = 2
+# the layout of the pickled state; raise it when a pickled class changes (2: ModelBank batches per kind;
+# 3: zscore's feature groups)
+FORMAT_VERSION = 3
 MAGIC = b"netdata-anomalies state\n"
 KEY_FILE = "state.key"
 STATE_DIR_NAME = "netdata-anomalies"

@@ -57,7 +57,8 @@ def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.n
             constant.append(spec.name)
             continue
         feature_index = feature_spec.feature_index(column_index, len(columns))[varying]
-        model = _fit_one(spec, column_index, feature_index, features[:, varying], config, warn)
+        groups = feature_spec.feature_groups(feature_index, len(columns))
+        model = _fit_one(spec, column_index, feature_index, features[:, varying], groups, config, warn)
         if model is not None:
             models.append(model)
     if constant:
@@ -68,7 +69,7 @@ def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.n
 
 
 def _fit_one(spec: ModelSpec, column_index: np.ndarray, feature_index: np.ndarray, features: np.ndarray,
-             config: Config, warn: Log) -> Optional[TrainedModel]:
+             groups: np.ndarray, config: Config, warn: Log) -> Optional[TrainedModel]:
     feature_min = feature_span = None
     if spec.normalize:
         feature_min = features.min(axis=0)
@@ -76,13 +77,13 @@ def _fit_one(spec: ModelSpec, column_index: np.ndarray, feature_index: np.ndarra
         features = (features - feature_min) / feature_span
     try:
         scorer, train_scores = fit_scorer(config.model, features, config.contamination, config.model_args,
-                                          config.model_path)
+                                          config.model_path, groups)
     except Exception as error:  # noqa: BLE001 - e.g. CBLOF cannot separate clusters on this data
         if config.model == FALLBACK_MODEL:
             warn(f"model '{spec.name}': {config.model} failed to fit ({error}); not trained")
             return None
         warn(f"model '{spec.name}': {config.model} failed to fit ({error}); using {FALLBACK_MODEL} instead")
-        scorer, train_scores = fit_scorer(FALLBACK_MODEL, features, config.contamination)
+        scorer, train_scores = fit_scorer(FALLBACK_MODEL, features, config.contamination, groups=groups)
     try:
         calibrator = EmpiricalCalibrator(config.contamination).fit(train_scores)
     except ValueError as error:
