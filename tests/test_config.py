@@ -54,13 +54,16 @@ def test_upstream_config_works_unchanged():
 
 def test_every_invalid_value_names_its_key_and_falls_back_to_the_default():
     config = parse_config({"charts_regex": "system\\.(cpu", "model": "nope", "train_n_secs": -5,
-                           "lags_n": 1.5, "contamination": 2, "protocol": "ftp", "flags_threshold": 0})
+                           "lags_n": 1.5, "contamination": 2, "protocol": "ftp", "flags_threshold": 0,
+                           "long_level_n": -30})
     assert config.charts_regex.pattern == DEFAULTS["charts_regex"]
-    assert (config.model, config.train_n_secs, config.lags_n, config.contamination, config.protocol) == \
-        (DEFAULTS["model"], 14400, DEFAULTS["lags_n"], 0.001, "http")
-    assert len(config.problems) == 7
+    assert (config.model, config.train_n_secs, config.lags_n, config.contamination, config.protocol,
+            config.long_level_n) == (DEFAULTS["model"], 14400, DEFAULTS["lags_n"], 0.001, "http",
+                                     DEFAULTS["long_level_n"])
+    assert len(config.problems) == 8
     assert sorted(problem.split(":")[0] for problem in config.problems) == sorted(
-        ["protocol", "charts_regex", "model", "train_n_secs", "lags_n", "contamination", "flags_threshold"])
+        ["protocol", "charts_regex", "model", "train_n_secs", "lags_n", "contamination", "flags_threshold",
+         "long_level_n"])
     assert all(": invalid value" in problem for problem in config.problems)
 
 
@@ -123,7 +126,7 @@ def test_the_fingerprint_of_saved_models_ignores_runtime_keys_only():
     base = parse_config({})
     assert parse_config({"flags_threshold": 99, "password": "x", "train_every_n": 5}).fingerprint() == \
         base.fingerprint()
-    for changed in ({"lags_n": 4}, {"model": "hbos"}, {"charts_regex": "system\\.cpu"},
+    for changed in ({"lags_n": 4}, {"long_level_n": 30}, {"model": "hbos"}, {"charts_regex": "system\\.cpu"},
                     {"custom_models": [{"name": "a", "dimensions": "system.cpu|user"}]}):
         assert parse_config(changed).fingerprint() != base.fingerprint(), changed
     online = online_config.parse_config({})

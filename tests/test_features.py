@@ -89,3 +89,22 @@ def test_a_missing_value_right_after_the_seed_takes_the_seeds_last_value():
     missing[1] = np.nan
     rows = [window.push(row) for row in [missing] + list(values[31:])]
     assert all(np.isfinite(row).all() for row in rows)
+
+
+@pytest.mark.parametrize("long_level_n", [4, 12])
+def test_a_long_level_is_the_mean_of_the_last_n_raw_values_in_a_block_of_its_own(long_level_n):
+    values = np.random.default_rng(5).normal(size=(40, 3)).cumsum(axis=0)
+    spec = FeatureSpec(1, 3, 2, levels=True, long_level_n=long_level_n)
+    assert spec.window == max(1 + 3 + 2, long_level_n) and spec.blocks == 5
+    got = spec.matrix(values)
+    rows = 40 - spec.window + 1
+    short = FeatureSpec(1, 3, 2, levels=True).matrix(values)[-rows:]
+    long = np.array([values[t - long_level_n + 1:t + 1].mean(axis=0) for t in range(40 - rows, 40)])
+    np.testing.assert_allclose(got, np.hstack([short, long]))
+    columns = [2, 0]
+    index = spec.feature_index(columns, 3)
+    np.testing.assert_allclose(got[:, index], spec.matrix(values[:, columns]))
+    assert list(spec.feature_groups(index, 3)) == [0] * 8 + [1] * 2
+    window = FeatureWindow(spec, values[:spec.window - 1])
+    for t in range(spec.window - 1, 40):
+        np.testing.assert_allclose(window.push(values[t]), got[t - spec.window + 1])

@@ -127,3 +127,23 @@ def test_knn_scores_a_burst_that_recurred_in_training_below_a_new_one():
     zscore, _ = fit_scorer("zscore", train, 0.001)
     assert knn.score(new)[0] > 2 * knn.score(seen)[0]
     assert zscore.score(new)[0] < 3 * zscore.score(seen)[0]
+
+
+def test_zscore_with_a_long_level_group_counts_that_group_in_full():
+    """A long level far out among many quiet features: the plain mean dilutes it, the grouped score does not."""
+    rng = np.random.default_rng(6)
+    train = rng.normal(size=(5000, 41))
+    groups = np.array([0] * 40 + [1])
+    scorer, train_scores = fit_scorer("zscore", train, 0.001, groups=groups)
+    plain, plain_scores = fit_scorer("zscore", train, 0.001)
+    np.testing.assert_allclose(train_scores, scorer.score(train))
+    scale = np.quantile(((train - train.mean(0)) / train.std(0)) ** 2, 0.99, axis=0)[40]
+    assert scorer.group_scale[1] == pytest.approx(scale)
+    plateau = np.zeros((1, 41))
+    plateau[0, 40] = 8.0  # the long level 8 sd out, everything else at its mean
+    assert plain.score(plateau)[0] < np.quantile(plain_scores, 0.999)  # 64 / 41: lost among the rest
+    assert scorer.score(plateau)[0] > train_scores.max()
+    parts = scorer.feature_parts(plateau)[0]
+    assert parts[:40].sum() == 0 and parts[40] == pytest.approx(scorer.score(plateau)[0])
+    with pytest.raises(ValueError):
+        fit_scorer("zscore", train, 0.001, groups=np.array([0, 1] * 20 + [0]))  # groups must be contiguous

@@ -14,8 +14,9 @@ def trained(name, model, columns, values, spec, n_columns, normalize=False):
     if normalize:
         feature_min, feature_span = features.min(axis=0), np.ptp(features, axis=0)
         features = (features - feature_min) / feature_span
-    scorer, train_scores = fit_scorer(model, features, 0.01)
-    return TrainedModel(name, np.array(columns), spec.feature_index(columns, n_columns), scorer,
+    feature_index = spec.feature_index(columns, n_columns)
+    scorer, train_scores = fit_scorer(model, features, 0.01, groups=spec.feature_groups(feature_index, n_columns))
+    return TrainedModel(name, np.array(columns), feature_index, scorer,
                         EmpiricalCalibrator(0.01).fit(train_scores), feature_min, feature_span)
 
 
@@ -75,3 +76,19 @@ def test_cycles_without_complete_input_do_not_raise_a_flag_later():
     back = score_cycle(bank, flagger, features[-1], np.array([True, True, True]))  # an ordinary row
     assert back.probabilities[0] < 99.9
     assert np.isnan(paused[-1].probabilities[0]) and not back.flags[0]
+
+
+def test_bank_scores_zscore_models_with_long_levels_as_their_own_scorers_do():
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(400, 5)).cumsum(axis=0)
+    spec = FeatureSpec(1, 3, 2, levels=True, long_level_n=20)
+    models = [trained("a", "zscore", [0, 1], values, spec, 5), trained("b", "zscore", [4], values, spec, 5),
+              trained("c", "zscore", [2, 3, 0], values, spec, 5, normalize=True)]
+    assert all(len(m.scorer.group_starts) == 2 for m in models)
+    plain = trained("d", "zscore", [1, 2], values, FeatureSpec(1, 3, 2, levels=True), 5)
+    plain.feature_index = spec.feature_index([1, 2], 5)[:-2]  # the same features without the long level
+    models.append(plain)
+    bank = ModelBank(models)
+    for row in spec.matrix(rng.normal(size=(60, 5)).cumsum(axis=0) * 3):
+        expected = [m.scorer.score(m.features(row))[0] for m in models]
+        np.testing.assert_allclose(bank.raw_scores(row), expected, rtol=1e-9)
