@@ -232,7 +232,7 @@ def test_agent_down_for_a_minute_then_back_without_a_flood_of_flags(tmp_path):
     Netdata 1.37.1 itself sometimes dies soon after such a restart ("malloc(): unaligned tcache chunk
     detected" in its log, seen locally and in CI); then both jobs rightly say a second time that it is down.
     Such a run tests the agent, not the jobs: it is run again, up to three runs in all (CI once saw two crashes
-    in a row; 16 local restarts under the jobs' polling saw none), and a third crash fails the test."""
+    in a row; 16 local restarts, 8 of them polled as the jobs poll, saw none), and a third crash fails the test."""
     for attempt in range(3):
         runs, node, agent_died = agent_down_for_a_minute(tmp_path / f"attempt{attempt}")
         if not agent_died:
