@@ -47,6 +47,15 @@ COMMON_DEFAULTS: Dict[str, Any] = {
     "flags_spike_threshold": None,
     "flags_spike_min_n": 3,
     "flags_spike_window_n": 5,
+    # a rule across the job's models (off: 1): a model's flag is raised once at least flags_min_models models of
+    # the job (itself included) were flagged by the rules above within the last flags_min_models_window_n
+    # cycles, or once it alone holds flags_alone_threshold on flags_alone_min_n of the last
+    # flags_alone_window_n (none: a model alone is not flagged); a job of fewer models flags as if off
+    "flags_min_models": 1,
+    "flags_min_models_window_n": 10,
+    "flags_alone_threshold": None,
+    "flags_alone_min_n": 3,
+    "flags_alone_window_n": 5,
     # a flag stands only while a dimension driving it is on this side of its expected value (both, above,
     # below) and farther from it than min_dev_from_expected (in the chart's units, or 'N%' of the expected
     # value); per custom model too (anomalies/deviation.py)
@@ -156,6 +165,11 @@ class CommonConfig:
     flags_spike_threshold: Optional[float]
     flags_spike_min_n: int
     flags_spike_window_n: int
+    flags_min_models: int
+    flags_min_models_window_n: int
+    flags_alone_threshold: Optional[float]
+    flags_alone_min_n: int
+    flags_alone_window_n: int
     detection_direction: str
     min_dev_from_expected: Tuple[float, bool]
     save_state: bool
@@ -168,8 +182,9 @@ class CommonConfig:
     RUNTIME_KEYS: ClassVar[FrozenSet[str]] = frozenset({
         "protocol", "username", "password", "tls_verify", "include_average_prob", "update_every",
         "flags_threshold", "flags_min_n", "flags_window_n", "flags_spike_threshold", "flags_spike_min_n",
-        "flags_spike_window_n", "detection_direction", "min_dev_from_expected", "save_state", "band_charts",
-        "problems"})
+        "flags_spike_window_n", "flags_min_models", "flags_min_models_window_n", "flags_alone_threshold",
+        "flags_alone_min_n", "flags_alone_window_n", "detection_direction", "min_dev_from_expected", "save_state",
+        "band_charts", "problems"})
 
     def deviation_rules(self, names: Sequence[str]) -> List[DeviationRule]:
         """The deviation rule of each model by name: a custom model's own keys, else the job's."""
@@ -345,6 +360,11 @@ COMMON_PARSERS: Dict[str, Callable[[Any], Any]] = {
     "flags_spike_threshold": _optional_percent,
     "flags_spike_min_n": positive_int,
     "flags_spike_window_n": positive_int,
+    "flags_min_models": positive_int,
+    "flags_min_models_window_n": positive_int,
+    "flags_alone_threshold": _optional_percent,
+    "flags_alone_min_n": positive_int,
+    "flags_alone_window_n": positive_int,
     "detection_direction": parse_direction,
     "min_dev_from_expected": parse_min_dev,
     "save_state": _bool,
@@ -438,7 +458,7 @@ def parse_settings(raw: Dict[str, Any], defaults: Dict[str, Any],
             problems.append(f"{key}: invalid value {_quoted(value)} ({error}); using default "
                             f"{_quoted(defaults[key])}")
             values[key] = parser(defaults[key]) if defaults[key] is not None else None
-    for prefix in ("flags", "flags_spike"):
+    for prefix in ("flags", "flags_spike", "flags_alone"):
         min_n, window_n = f"{prefix}_min_n", f"{prefix}_window_n"
         if values[min_n] > values[window_n]:
             problems.append(f"{min_n}: {values[min_n]} is more than {window_n} {values[window_n]}; using "

@@ -4,7 +4,7 @@ if configured, a second such rule beside it), and the anomaly level the charts s
 is to the rule)."""
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Sequence, Union
+from typing import Any, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -91,17 +91,87 @@ class EitherFlagger:
         self.second.forget(gone)
 
 
-Flagger = Union[PersistenceFlagger, EitherFlagger]
+class CorroboratedFlagger:
+    """A rule across a job's models, around each model's own rule (`own`): a model's flag is raised once at
+    least `min_models` models of the job (itself included) have been flagged by their own rule within the
+    last `window_n` cycles, or once its `lone` rule holds (None: a model alone is never flagged); a raised
+    flag lasts while its own rule holds. In a job of fewer than `min_models` models each model flags by its
+    own rule. At one sample a second, one chart's blip of a few seconds is then
+    no alert, while a fault that moves several charts, or one chart beyond the lone rule, is one.
+
+    A model whose own rule holds while its flag waits shows a level just below the flag line
+    (`WAITING_LEVEL`), so the level chart does not say "flagged" where the flag chart does not."""
+
+    WAITING_LEVEL = 99.0
+
+    def __init__(self, own: "Flagger", lone: Optional[PersistenceFlagger], min_models: int = 2, window_n: int = 10):
+        self.own = own
+        self.lone = lone
+        self.min_models = min_models
+        self.window_n = window_n
+        self.names_: List[str] = []
+        self.cycle_ = 0
+        self.last_flagged_ = np.empty(0)  # per model, the cycle its own rule last held (-inf: never)
+        self.own_flags_ = np.zeros(0, dtype=bool)
+        self.raised_ = np.zeros(0, dtype=bool)
+
+    def update(self, names: Sequence[str], probabilities: np.ndarray) -> np.ndarray:
+        """Record one cycle of probabilities in the models' own rules; return the raised flags (bool)."""
+        own = self.own.update(names, probabilities)
+        lone = self.lone.update(names, probabilities) if self.lone is not None else np.zeros(len(own), dtype=bool)
+        if list(names) != self.names_:
+            self._align(list(names))
+        self.cycle_ += 1
+        self.last_flagged_[own] = self.cycle_
+        together = (len(self.names_) < self.min_models  # too few models to agree: each flags by its own rule
+                    or np.count_nonzero(self.cycle_ - self.last_flagged_ < self.window_n) >= self.min_models)
+        self.own_flags_ = own
+        self.raised_ = own & (self.raised_ | together | lone)
+        return self.raised_.copy()
+
+    def levels(self) -> np.ndarray:
+        """Per model, its own rule's level; below the flag line while its flag waits."""
+        levels = self.own.levels()
+        if self.lone is not None:
+            levels = np.maximum(levels, self.lone.levels())
+        return np.where(self.own_flags_ & ~self.raised_, np.minimum(levels, self.WAITING_LEVEL), levels)
+
+    def forget(self, names: Iterable[str]) -> None:
+        """Drop the history of models that no longer exist."""
+        gone = set(names)
+        self.own.forget(gone)
+        if self.lone is not None:
+            self.lone.forget(gone)
+        self._align([name for name in self.names_ if name not in gone])
+
+    def _align(self, names: List[str]) -> None:
+        """State for `names` in this order: a known model keeps it, a new one starts unflagged."""
+        position = {name: i for i, name in enumerate(self.names_)}
+        known = [position.get(name, -1) for name in names]
+        pick = lambda values, empty: np.array([values[i] if i >= 0 else empty for i in known],  # noqa: E731
+                                              dtype=values.dtype)
+        self.last_flagged_ = pick(self.last_flagged_, -np.inf)
+        self.own_flags_ = pick(self.own_flags_, False)
+        self.raised_ = pick(self.raised_, False)
+        self.names_ = names
+
+
+Flagger = Union[PersistenceFlagger, EitherFlagger, CorroboratedFlagger]
 
 
 def flagger_for(config: Any) -> Flagger:
     """The flag rule a job's settings ask for: `flags_threshold` on `flags_min_n` of `flags_window_n`, and
-    beside it `flags_spike_threshold` on `flags_spike_min_n` of `flags_spike_window_n` when that is set."""
-    held = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
-    if config.flags_spike_threshold is None:
-        return held
-    return EitherFlagger(held, PersistenceFlagger(config.flags_spike_threshold, config.flags_spike_min_n,
-                                                  config.flags_spike_window_n))
+    beside it `flags_spike_threshold` on `flags_spike_min_n` of `flags_spike_window_n` when that is set;
+    with `flags_min_models` above 1, around them the rule across the job's models (`CorroboratedFlagger`)."""
+    own: Flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
+    if config.flags_spike_threshold is not None:
+        own = EitherFlagger(own, PersistenceFlagger(config.flags_spike_threshold, config.flags_spike_min_n,
+                                                    config.flags_spike_window_n))
+    if config.flags_min_models <= 1:
+        return own
+    lone = None if config.flags_alone_threshold is None else PersistenceFlagger(
+        config.flags_alone_threshold, config.flags_alone_min_n, config.flags_alone_window_n)
+    return CorroboratedFlagger(own, lone, config.flags_min_models, config.flags_min_models_window_n)
 
 
 def rule_text(config: Any) -> str:
@@ -110,4 +180,10 @@ def rule_text(config: Any) -> str:
     if config.flags_spike_threshold is not None:
         text += (f", or at the higher bar of {config.flags_spike_threshold:g} for {config.flags_spike_min_n} of "
                  f"{config.flags_spike_window_n}")
+    if config.flags_min_models > 1:
+        text += (f", with {config.flags_min_models - 1} more of the job's models within "
+                 f"{config.flags_min_models_window_n} updates")
+        if config.flags_alone_threshold is not None:
+            text += (f" or alone at {config.flags_alone_threshold:g} for {config.flags_alone_min_n} of "
+                     f"{config.flags_alone_window_n}")
     return text

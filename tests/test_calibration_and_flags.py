@@ -5,7 +5,7 @@ from anomalies.calibration import EmpiricalCalibrator
 from anomalies.config import DEFAULTS
 from anomalies.features import FeatureSpec
 from anomalies.config import parse_config
-from anomalies.flags import EitherFlagger, PersistenceFlagger, flagger_for, rule_text
+from anomalies.flags import CorroboratedFlagger, EitherFlagger, PersistenceFlagger, flagger_for, rule_text
 from anomalies.models import fit_scorer
 
 
@@ -170,3 +170,44 @@ def test_without_a_spike_threshold_the_rule_is_the_held_one_alone():
     broken = parse_config({"flags_spike_threshold": "high", "flags_spike_min_n": 6, "flags_spike_window_n": 5})
     assert broken.flags_spike_threshold is None and broken.flags_spike_min_n == 5
     assert [p.split(":")[0] for p in broken.problems] == ["flags_spike_threshold", "flags_spike_min_n"]
+
+
+def test_a_model_flagged_alone_waits_for_a_second_model_or_its_own_stricter_rule():
+    """CorroboratedFlagger: a model's own rule (99.9 on 3 of 5) raises its flag only once a second model
+    was flagged within 10 cycles, or once its lone rule (99.99 on 3 of 5) holds; then it lasts."""
+    flagger = CorroboratedFlagger(PersistenceFlagger(99.9, 3, 5), PersistenceFlagger(99.99, 3, 5), 2, 10)
+    names = ["a", "b", "c"]
+
+    def run(rows):
+        return [flagger.update(names, np.array(row, dtype=float)).astype(int).tolist() for row in rows]
+
+    quiet, a_only = [50, 50, 50], [99.95, 50, 50]
+    seen = run([a_only] * 4 + [quiet] * 12)  # "a" alone: its own rule holds from the 3rd cycle, no flag
+    assert all(row == [0, 0, 0] for row in seen)
+    assert flagger.levels()[0] < 100
+    run([a_only] * 3)
+    assert flagger.levels()[0] == CorroboratedFlagger.WAITING_LEVEL  # its own rule holds, the flag waits
+    seen = run([[99.95, 99.95, 50]] * 3 + [[99.95, 50, 50]] * 3)
+    assert seen[1] == [0, 0, 0] and seen[2] == [1, 1, 0]  # "b"'s own rule holds: both raised at once
+    assert seen[-1] == [1, 0, 0]  # "a" stays raised while its own rule holds, "b" cleared
+    run([quiet] * 12)
+    seen = run([[99.995, 50, 50]] * 3)  # alone, but beyond the lone rule's bar
+    assert seen[-1] == [1, 0, 0]
+    flagger.forget(["a"])
+    assert flagger.update(["b", "c"], np.array([50.0, 50.0])).tolist() == [False, False]
+    assert flagger.names_ == ["b", "c"]
+
+
+def test_the_rule_across_models_is_off_by_default_and_set_by_its_keys():
+    assert isinstance(flagger_for(parse_config({})), PersistenceFlagger)
+    config = parse_config({"flags_min_models": 2, "flags_alone_threshold": 99.99})
+    flagger = flagger_for(config)
+    assert isinstance(flagger, CorroboratedFlagger) and (flagger.min_models, flagger.window_n) == (2, 10)
+    assert rule_text(config) == ("for 3 of the last 5 updates, with 1 more of the job's models within 10 updates "
+                                 "or alone at 99.99 for 3 of 5")
+    lonely = flagger_for(parse_config({"flags_min_models": 2}))
+    assert lonely.lone is None  # a model alone is never flagged ...
+    seen = [lonely.update(["only"], np.array([100.0]))[0] for _ in range(3)]
+    assert seen == [False, False, True]  # ... except in a job with fewer models than flags_min_models
+    broken = parse_config({"flags_min_models": 0, "flags_alone_min_n": 6})
+    assert [p.split(":")[0] for p in broken.problems] == ["flags_min_models", "flags_alone_min_n"]

@@ -219,3 +219,63 @@ def test_the_replay_runs_the_collector_at_the_series_interval():
     assert schedule(series(300), {"window_rows": 14400})["train_n_secs"] == 14400
     config = Task(series(60), "collector", {}, {}).config()
     assert (config.update_every, config.flags_min_n, config.train_n_secs) == (60, 3, 14400)
+
+
+def test_a_lone_chart_needs_a_second_chart_or_its_own_stricter_rule():
+    """Across charts (bench/evaluation/node_rules.py): a run of one chart's flags stands from the row where a
+    second chart has been flagged within the window, or where its own stricter rule holds, to its end."""
+    from evaluation.node_rules import node_flags
+
+    p = np.full((60, 3), 0.5)
+    p[2:6, 0] = 0.9995  # chart 0 alone, 4 rows: the base rule (99.9 on 3 of 5) flags rows 4-7
+    p[20:24, 1] = 0.9995  # chart 1 from row 20 (flagged 22-25) ...
+    p[25:30, 2] = 0.9995  # ... and chart 2 from row 25: flagged 27-31, within 10 rows of chart 1's flags
+    p[45:50, 0] = 0.99995  # chart 0 alone again (flagged 47-51), at a higher bar
+    assert node_flags(p).astype(int).tolist()[:10] == [0, 0, 0, 0, 1, 1, 1, 1, 0, 0]  # any chart: as now
+    two = node_flags(p, 2, 10)
+    assert not two[:20].any()  # the lone run is dropped
+    assert two[27:32].all() and not two[22:27].any()  # stands from where the second chart is flagged
+    assert not two[32:].any()
+    lone = node_flags(p, 2, 10, (99.99, 3, 5))
+    assert lone[47:52].all() and not lone[:20].any() and not lone[52:].any()
+
+
+def test_the_replay_keeps_each_charts_probability():
+    """The replay hands out the per-chart models' probabilities (for the rules across charts), the same as
+    the per-chart view's maximum."""
+    from evaluation.data import Series
+    from evaluation.detectors import PER_CHART
+    from evaluation.replay import Task, run
+
+    rng = np.random.default_rng(3)
+    metrics = ["a.x|one", "a.x|two", "b.y|one"]
+    test = rng.normal(size=(300, 3))
+    test[200:220, 2] += 30
+    series = Series("netdata", "rec", metrics, rng.normal(size=(600, 3)), test, np.zeros(300), 1.0)
+    result = run(Task(series, "collector", {}, {"ours-zscore (defaults)": "ours"}))
+    assert result.chart_names == ["rec.chart:a.x", "rec.chart:b.y"]
+    j = result.outputs.index(("ours-zscore (defaults)", PER_CHART))
+    scored = ~np.isnan(result.chart_probability).all(axis=1)
+    assert scored.sum() > 250
+    assert np.allclose(np.nanmax(result.chart_probability[scored], axis=1), result.probability[scored, j], atol=1e-6)
+    assert result.chart_probability[205:215, 1].min() > 0.999
+
+
+@pytest.mark.parametrize("lone", [None, (99.99, 3, 5), (99.9, 8, 10)])
+def test_the_rules_across_charts_are_the_collectors_own(lone):
+    """node_rules.node_flags, re-applied after a replay, flags the rows the collector's CorroboratedFlagger
+    flags cycle by cycle."""
+    from anomalies.flags import CorroboratedFlagger
+    from evaluation.node_rules import node_flags
+
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0, 0.99, size=(3000, 6))
+    for _ in range(60):  # bursts of 2 to 11 rows on one chart, above 99.9 or above 99.99, some together
+        chart, start, rows = rng.integers(6), rng.integers(3000), rng.integers(2, 12)
+        p[start:start + rows, chart] = rng.choice([0.9995, 0.99995])
+    lone_flagger = PersistenceFlagger(*lone) if lone else None
+    flagger = CorroboratedFlagger(PersistenceFlagger(99.9, 3, 5), lone_flagger, 2, 10)
+    names = [f"c{j}" for j in range(6)]
+    collector = np.array([flagger.update(names, row * 100).any() for row in p])
+    assert 10 < collector.sum() < node_flags(p).sum()  # some lone runs are dropped, not all
+    assert (collector == node_flags(p, 2, 10, lone)).all()

@@ -86,7 +86,11 @@ class CollectorDetector:
         self.rules = rules
         self.outputs: List[Output] = [(name, view) for name in rules for view in self.view_names]
         self.feature_spec = FeatureSpec.from_config(config)
-        self.flagger = flagger_for(config)
+        self.flagger = _ViewFlaggers(config, self.view_names)
+        # the "ours" rule's probability of each per-chart model (rows × `chart_names`, NaN where a chart has
+        # no model), as of the last `score`: for rules across charts tried after the replay (node_rules.py)
+        self.chart_names = self.view_names.get(PER_CHART, []) if "ours" in rules.values() else []
+        self.chart_probability = np.empty((0, len(self.chart_names)))
         self.gate = DeviationGate()
         self.window = None
         self.banks: Dict[str, ModelBank] = {}  # rule -> its models
@@ -121,6 +125,8 @@ class CollectorDetector:
         fresh = np.isfinite(rows)
         outputs = {"ours": self._ours, "upstream": self._upstream}
         results = {rule: outputs[rule](features, fresh, rows) for rule in set(self.rules.values())}
+        if self.chart_names:
+            self.chart_probability = _columns_of(results["ours"][0], self.banks["ours"].names, self.chart_names)
         out_probability = np.zeros((len(rows), len(self.outputs)))
         out_flag = np.zeros((len(rows), len(self.outputs)), dtype=bool)
         for j, (name, view) in enumerate(self.outputs):
@@ -168,6 +174,16 @@ class CollectorDetector:
         return probability, flag
 
 
+def _columns_of(values: np.ndarray, names: Sequence[str], wanted: Sequence[str]) -> np.ndarray:
+    """The columns of `values` (rows × `names`) in the order of `wanted`; NaN for a name not there."""
+    position = {name: i for i, name in enumerate(names)}
+    out = np.full((len(values), len(wanted)), np.nan)
+    for k, name in enumerate(wanted):
+        if name in position:
+            out[:, k] = values[:, position[name]]
+    return out
+
+
 def upstream_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.ndarray,
                     config: Config) -> ModelBank:
     """Upstream's models: one per spec on every feature of its columns, as upstream fitted PyOD on a chart's
@@ -195,6 +211,39 @@ def upstream_models(specs: Sequence[ModelSpec], columns: List[Column], values: n
         models.append(TrainedModel(spec.name, column_index, feature_spec.feature_index(column_index, len(columns)),
                                    scorer, EmpiricalCalibrator(config.contamination).fit(scores)))
     return ModelBank(models)
+
+
+class _ViewFlaggers:
+    """The job's flag rule within each view apart (the `Flagger` interface over the whole bank): the bank
+    holds the models of every view, and a rule across models (`flags_min_models`) must only see those of
+    one view, as a job holds only its own charts."""
+
+    def __init__(self, config: Config, view_names: Dict[str, List[str]]):
+        self.flaggers = {view: flagger_for(config) for view in view_names}
+        self.view_of = {name: view for view, names in view_names.items() for name in names}
+        self.levels_ = np.empty(0)
+        self._names: List[str] = []
+        self._picked: Dict[str, Tuple[np.ndarray, List[str]]] = {}  # view -> its positions and names
+
+    def update(self, names: Sequence[str], probabilities: np.ndarray) -> np.ndarray:
+        if list(names) != self._names:
+            self._names = list(names)
+            self._picked = {view: (np.array(p, dtype=int), [names[i] for i in p]) for view in self.flaggers
+                            for p in [[i for i, name in enumerate(names) if self.view_of.get(name) == view]] if p}
+        flags = np.zeros(len(names), dtype=bool)
+        self.levels_ = np.zeros(len(names))
+        for view, (positions, view_names) in self._picked.items():
+            flagger = self.flaggers[view]
+            flags[positions] = flagger.update(view_names, probabilities[positions])
+            self.levels_[positions] = flagger.levels()
+        return flags
+
+    def levels(self) -> np.ndarray:
+        return self.levels_
+
+    def forget(self, names) -> None:
+        for flagger in self.flaggers.values():
+            flagger.forget(names)
 
 
 class _GivenRaw:

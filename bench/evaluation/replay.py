@@ -94,6 +94,8 @@ class Result:
     trainings: int
     training_seconds: float
     warnings: List[str] = field(default_factory=list)
+    chart_names: List[str] = field(default_factory=list)  # per-chart models of the "ours" rule, if any
+    chart_probability: Optional[np.ndarray] = None  # test rows × chart_names, in [0, 1] (NaN: no model)
 
 
 # Relative cost per row of the streaming models (zscore 0.028 ms per row of a 4-metric model, measured).
@@ -118,6 +120,8 @@ def run(task: Task) -> Result:
     offset, steps = len(series.train), len(series.test)
     probability = np.zeros((steps, len(detector.outputs)))
     flag = np.zeros((steps, len(detector.outputs)), dtype=bool)
+    chart_names = list(getattr(detector, "chart_names", []))
+    chart_probability = np.full((steps, len(chart_names)), np.nan)
     training_seconds = 0.0
 
     def train(end: int) -> int:
@@ -141,6 +145,8 @@ def run(task: Task) -> Result:
         end = min(due, steps)
         if end > t:
             probability[t:end], flag[t:end] = detector.score(series.test[t:end])
+            if chart_names:
+                chart_probability[t:end] = detector.chart_probability
         t = end
         if t >= steps:
             break
@@ -150,9 +156,11 @@ def run(task: Task) -> Result:
             detector.advance(series.test[t:held])
             if t > 0:
                 probability[t:held], flag[t:held] = probability[t - 1], flag[t - 1]
+                chart_probability[t:held] = chart_probability[t - 1]
             t = held
     return Result(series, detector.outputs, probability.astype(np.float32), flag, time.monotonic() - started,
-                  detector.trainings, training_seconds, sorted(set(detector.warnings)))
+                  detector.trainings, training_seconds, sorted(set(detector.warnings)), chart_names,
+                  chart_probability.astype(np.float32) if chart_names else None)
 
 
 def tasks_for(series: Series, configurations: List[Tuple[str, str, Dict]]) -> List[Task]:

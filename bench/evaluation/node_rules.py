@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Flag rules across the charts of one node, tried on the per-chart probabilities a replay gave.
+
+The collector flags each chart by its own persistence rule (99.9 on 3 of 5 samples), and a node is as
+flagged as its most flagged chart. At one sample a second, a single chart's blip of 3 to 6 s (a jittery
+`system.idlejitter`, a process count) is then an alert like any fault. The rules here keep each chart's
+own rule and ask more of a chart that is flagged alone: a chart's run of flags stands from the first row
+where either at least `min_charts` charts (itself included) have been flagged within the last `window_n`
+rows, or its own stricter rule holds (a longer hold or a higher bar); it then stands to the run's end, so a
+fault whose charts clear one after the other is still one alert.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from .sweep import TOLERANCE
+
+Rule = Tuple[float, int, int]  # threshold (percent), min_n, window_n
+BASE_RULE: Rule = (99.9, 3, 5)
+
+
+def persistent_columns(probability: np.ndarray, rule: Rule) -> np.ndarray:
+    """The persistence rule on each column of `probability` (rows × charts, in [0, 1]; NaN is below)."""
+    threshold, min_n, window_n = rule
+    above = np.nan_to_num(np.asarray(probability, dtype=np.float64) * 100.0, nan=-1.0) >= threshold - TOLERANCE
+    counts = trailing_sums(above.astype(np.int32), window_n)
+    return counts >= min_n
+
+
+def trailing_sums(values: np.ndarray, window_n: int) -> np.ndarray:
+    """Per column, the sum of each row and the `window_n - 1` rows before it."""
+    cumulative = np.cumsum(values, axis=0)
+    shifted = np.zeros_like(cumulative)
+    shifted[window_n:] = cumulative[:-window_n]
+    return cumulative - shifted
+
+
+def corroborated(flags: np.ndarray, min_charts: int, window_n: int) -> np.ndarray:
+    """Rows (bool) where at least `min_charts` charts have been flagged within the last `window_n` rows."""
+    recent = trailing_sums(flags.astype(np.int32), window_n) > 0
+    return recent.sum(axis=1) >= min_charts
+
+
+def standing_runs(flags: np.ndarray, qualifies: np.ndarray) -> np.ndarray:
+    """Per column, each run of `flags` from its first row where `qualifies` holds to its end."""
+    out = np.zeros_like(flags, dtype=bool)
+    for c in range(flags.shape[1]):
+        column = flags[:, c]
+        edges = np.diff(np.concatenate([[0], column.astype(np.int8), [0]]))
+        for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+            first = np.flatnonzero(qualifies[start:end, c])
+            if len(first):
+                out[start + first[0]:end, c] = True
+    return out
+
+
+def node_flags(probability: np.ndarray, min_charts: int = 1, window_n: int = 10,
+               lone_rule: Optional[Rule] = None, base_rule: Rule = BASE_RULE) -> np.ndarray:
+    """The node's flags (rows): any chart whose run of `base_rule` flags stands. With `min_charts` 1 that
+    is every run (the collector now); otherwise a run stands once `min_charts` charts were flagged within
+    `window_n` rows, or once the chart's own `lone_rule` holds (None: never alone)."""
+    flags = persistent_columns(probability, base_rule)
+    if min_charts <= 1:
+        return flags.any(axis=1)
+    qualifies = np.repeat(corroborated(flags, min_charts, window_n)[:, None], flags.shape[1], axis=1)
+    if lone_rule is not None:
+        qualifies |= persistent_columns(probability, lone_rule)
+    return standing_runs(flags, qualifies).any(axis=1)
+
+
+# The candidates, named as the rule in docs/ablation.md names them.
+CANDIDATES: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "any chart (now)": lambda p: node_flags(p),
+    "2 charts within 10 s": lambda p: node_flags(p, 2, 10),
+    "2 charts within 10 s, or alone 99.9 on 5 of 10": lambda p: node_flags(p, 2, 10, (99.9, 5, 10)),
+    "2 charts within 10 s, or alone 99.9 on 8 of 10": lambda p: node_flags(p, 2, 10, (99.9, 8, 10)),
+    "2 charts within 10 s, or alone 99.99 on 3 of 5": lambda p: node_flags(p, 2, 10, (99.99, 3, 5)),
+    "2 charts within 10 s, or alone 99.999 on 3 of 5": lambda p: node_flags(p, 2, 10, (99.999, 3, 5)),
+    "2 charts within 30 s, or alone 99.9 on 8 of 10": lambda p: node_flags(p, 2, 30, (99.9, 8, 10)),
+    "2 charts within 30 s, or alone 99.99 on 3 of 5": lambda p: node_flags(p, 2, 30, (99.99, 3, 5)),
+}
