@@ -107,6 +107,10 @@ DEFAULTS: Dict[str, Any] = {
     # the mean of the last N samples of each dimension as features of their own (0: none); zscore scores them
     # apart from the rest and takes the larger (anomalies/models.py ZscoreScorer; docs/ablation.md, "a long level")
     "long_level_n": 0,
+    # a chart flagged alone is flagged only at 99.99 on 3 of 5; with a second chart within 10 cycles at the
+    # rule above (docs/ablation.md, "A chart flagged alone, at one sample a second"); off at 60 s and slower
+    "flags_min_models": 2,
+    "flags_alone_threshold": 99.99,
     "train_max_n": 100000,
     "train_every_n": 1800,
     "train_n_secs": 14400,
@@ -124,6 +128,7 @@ DEFAULTS: Dict[str, Any] = {
 # training window at 60 s and slower"), the first training after 15 hours (1/16 of it, as now).
 SLOW_COLLECTION_DEFAULTS: Dict[str, Any] = {
     **SLOW_COLLECTION_FLAGS,
+    "flags_min_models": 1,
     "train_n_secs": 864000,
     "min_train_secs": 54000,
 }

@@ -144,7 +144,7 @@ def test_a_score_training_saw_often_is_not_beyond_training():
 
 
 def test_a_spike_rule_beside_the_held_one_flags_what_either_flags():
-    config = parse_config({"flags_threshold": 99, "flags_min_n": 4, "flags_window_n": 5,
+    config = parse_config({"flags_threshold": 99, "flags_min_n": 4, "flags_window_n": 5, "flags_min_models": 1,
                            "flags_spike_threshold": 99.99, "flags_spike_min_n": 2, "flags_spike_window_n": 3})
     flagger = flagger_for(config)
     assert isinstance(flagger, EitherFlagger)
@@ -164,7 +164,7 @@ def test_a_spike_rule_beside_the_held_one_flags_what_either_flags():
 
 def test_without_a_spike_threshold_the_rule_is_the_held_one_alone():
     for value in (None, "", "none", False):  # YAML reads `no` and `off` as False
-        config = parse_config({"flags_spike_threshold": value})
+        config = parse_config({"flags_spike_threshold": value, "flags_min_models": 1})
         assert config.problems == [] and config.flags_spike_threshold is None
         assert isinstance(flagger_for(config), PersistenceFlagger)
     broken = parse_config({"flags_spike_threshold": "high", "flags_spike_min_n": 6, "flags_spike_window_n": 5})
@@ -198,14 +198,14 @@ def test_a_model_flagged_alone_waits_for_a_second_model_or_its_own_stricter_rule
     assert flagger.names_ == ["b", "c"]
 
 
-def test_the_rule_across_models_is_off_by_default_and_set_by_its_keys():
-    assert isinstance(flagger_for(parse_config({})), PersistenceFlagger)
+def test_the_rule_across_models_is_off_with_1_and_set_by_its_keys():
+    assert isinstance(flagger_for(parse_config({"flags_min_models": 1})), PersistenceFlagger)
     config = parse_config({"flags_min_models": 2, "flags_alone_threshold": 99.99})
     flagger = flagger_for(config)
     assert isinstance(flagger, CorroboratedFlagger) and (flagger.min_models, flagger.window_n) == (2, 10)
     assert rule_text(config) == ("for 3 of the last 5 updates, with 1 more of the job's models within 10 updates "
                                  "or alone at 99.99 for 3 of 5")
-    lonely = flagger_for(parse_config({"flags_min_models": 2}))
+    lonely = flagger_for(parse_config({"flags_min_models": 2, "flags_alone_threshold": "none"}))
     assert lonely.lone is None  # a model alone is never flagged ...
     seen = [lonely.update(["only"], np.array([100.0]))[0] for _ in range(3)]
     assert seen == [False, False, True]  # ... except in a job with fewer models than flags_min_models

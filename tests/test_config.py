@@ -132,3 +132,10 @@ def test_the_fingerprint_of_saved_models_ignores_runtime_keys_only():
     online = online_config.parse_config({})
     assert online_config.parse_config({"warm_start_secs": 0}).fingerprint() == online.fingerprint()
     assert online_config.parse_config({"window_n": 100}).fingerprint() != online.fingerprint()
+
+
+def test_the_rule_across_charts_is_on_below_60_s_and_off_at_60_s_and_slower():
+    fast, slow = parse_config({}), parse_config({"update_every": 60})
+    assert (fast.flags_min_models, fast.flags_alone_threshold) == (2, 99.99)
+    assert slow.flags_min_models == 1
+    assert online_config.parse_config({}).flags_min_models == 1  # the streaming module: off
