@@ -181,7 +181,9 @@ def rule_text(config: Any) -> str:
         text += (f", or at the higher bar of {config.flags_spike_threshold:g} for {config.flags_spike_min_n} of "
                  f"{config.flags_spike_window_n}")
     if config.flags_min_models > 1:
-        text += (f", with {config.flags_min_models - 1} more of the job's models within "
+        # no apostrophe: the title is single-quoted in the plugin protocol
+        more = config.flags_min_models - 1
+        text += (f", with {more} more model{'s' if more > 1 else ''} of the job within "
                  f"{config.flags_min_models_window_n} updates")
         if config.flags_alone_threshold is not None:
             text += (f" or alone at {config.flags_alone_threshold:g} for {config.flags_alone_min_n} of "

@@ -203,8 +203,9 @@ def test_the_rule_across_models_is_off_with_1_and_set_by_its_keys():
     config = parse_config({"flags_min_models": 2, "flags_alone_threshold": 99.99})
     flagger = flagger_for(config)
     assert isinstance(flagger, CorroboratedFlagger) and (flagger.min_models, flagger.window_n) == (2, 10)
-    assert rule_text(config) == ("for 3 of the last 5 updates, with 1 more of the job's models within 10 updates "
+    assert rule_text(config) == ("for 3 of the last 5 updates, with 1 more model of the job within 10 updates "
                                  "or alone at 99.99 for 3 of 5")
+    assert "'" not in rule_text(parse_config({"flags_min_models": 3}))  # chart titles are single-quoted
     lonely = flagger_for(parse_config({"flags_min_models": 2, "flags_alone_threshold": "none"}))
     assert lonely.lone is None  # a model alone is never flagged ...
     seen = [lonely.update(["only"], np.array([100.0]))[0] for _ in range(3)]
