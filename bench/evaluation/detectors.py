@@ -226,10 +226,13 @@ class _ViewFlaggers:
         self._picked: Dict[str, Tuple[np.ndarray, List[str]]] = {}  # view -> its positions and names
 
     def update(self, names: Sequence[str], probabilities: np.ndarray) -> np.ndarray:
-        if list(names) != self._names:
+        if list(names) != self._names:  # the bank changed: which positions each view holds
             self._names = list(names)
-            self._picked = {view: (np.array(p, dtype=int), [names[i] for i in p]) for view in self.flaggers
-                            for p in [[i for i, name in enumerate(names) if self.view_of.get(name) == view]] if p}
+            self._picked = {}
+            for view in self.flaggers:
+                positions = [i for i, name in enumerate(names) if self.view_of.get(name) == view]
+                if positions:
+                    self._picked[view] = (np.array(positions), [names[i] for i in positions])
         flags = np.zeros(len(names), dtype=bool)
         self.levels_ = np.zeros(len(names))
         for view, (positions, view_names) in self._picked.items():

@@ -15,26 +15,10 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from .sweep import TOLERANCE
+from .sweep import from_first, persistent_flags, trailing_sums
 
 Rule = Tuple[float, int, int]  # threshold (percent), min_n, window_n
 BASE_RULE: Rule = (99.9, 3, 5)
-
-
-def persistent_columns(probability: np.ndarray, rule: Rule) -> np.ndarray:
-    """The persistence rule on each column of `probability` (rows × charts, in [0, 1]; NaN is below)."""
-    threshold, min_n, window_n = rule
-    above = np.nan_to_num(np.asarray(probability, dtype=np.float64) * 100.0, nan=-1.0) >= threshold - TOLERANCE
-    counts = trailing_sums(above.astype(np.int32), window_n)
-    return counts >= min_n
-
-
-def trailing_sums(values: np.ndarray, window_n: int) -> np.ndarray:
-    """Per column, the sum of each row and the `window_n - 1` rows before it."""
-    cumulative = np.cumsum(values, axis=0)
-    shifted = np.zeros_like(cumulative)
-    shifted[window_n:] = cumulative[:-window_n]
-    return cumulative - shifted
 
 
 def corroborated(flags: np.ndarray, min_charts: int, window_n: int) -> np.ndarray:
@@ -45,15 +29,7 @@ def corroborated(flags: np.ndarray, min_charts: int, window_n: int) -> np.ndarra
 
 def standing_runs(flags: np.ndarray, qualifies: np.ndarray) -> np.ndarray:
     """Per column, each run of `flags` from its first row where `qualifies` holds to its end."""
-    out = np.zeros_like(flags, dtype=bool)
-    for c in range(flags.shape[1]):
-        column = flags[:, c]
-        edges = np.diff(np.concatenate([[0], column.astype(np.int8), [0]]))
-        for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
-            first = np.flatnonzero(qualifies[start:end, c])
-            if len(first):
-                out[start + first[0]:end, c] = True
-    return out
+    return np.column_stack([from_first(flags[:, c], qualifies[:, c]) for c in range(flags.shape[1])])
 
 
 def node_flags(probability: np.ndarray, min_charts: int = 1, window_n: int = 10,
@@ -61,12 +37,12 @@ def node_flags(probability: np.ndarray, min_charts: int = 1, window_n: int = 10,
     """The node's flags (rows): any chart whose run of `base_rule` flags stands. With `min_charts` 1 that
     is every run (the collector now); otherwise a run stands once `min_charts` charts were flagged within
     `window_n` rows, or once the chart's own `lone_rule` holds (None: never alone)."""
-    flags = persistent_columns(probability, base_rule)
+    flags = persistent_flags(probability, *base_rule)
     if min_charts <= 1:
         return flags.any(axis=1)
     qualifies = np.repeat(corroborated(flags, min_charts, window_n)[:, None], flags.shape[1], axis=1)
     if lone_rule is not None:
-        qualifies |= persistent_columns(probability, lone_rule)
+        qualifies |= persistent_flags(probability, *lone_rule)
     return standing_runs(flags, qualifies).any(axis=1)
 
 

@@ -20,11 +20,30 @@ from .metrics import aggregate, score_series
 TOLERANCE = 1e-5
 
 
+def trailing_sums(values: np.ndarray, window_n: int) -> np.ndarray:
+    """Along the first axis, the sum of each row and the `window_n - 1` rows before it."""
+    cumulative = np.cumsum(values, axis=0)
+    shifted = np.zeros_like(cumulative)
+    shifted[window_n:] = cumulative[:-window_n]
+    return cumulative - shifted
+
+
 def persistent_flags(probability: np.ndarray, threshold: float, min_n: int, window_n: int) -> np.ndarray:
-    """Flags of the persistence rule over one series of probabilities in [0, 1] (NaN is below)."""
+    """Flags of the persistence rule over probabilities in [0, 1] (NaN is below), along the first axis: one
+    series, or rows × series (each column on its own)."""
     above = np.nan_to_num(np.asarray(probability, dtype=np.float64) * 100.0, nan=-1.0) >= threshold - TOLERANCE
-    counts = np.convolve(above.astype(np.int32), np.ones(window_n, dtype=np.int32))[:len(above)]
-    return counts >= min_n
+    return trailing_sums(above.astype(np.int32), window_n) >= min_n
+
+
+def from_first(runs_of: np.ndarray, qualifies: np.ndarray) -> np.ndarray:
+    """Each run of `runs_of` (one series, bool) from its first row where `qualifies` holds to its end."""
+    out = np.zeros(len(runs_of), dtype=bool)
+    edges = np.diff(np.concatenate([[0], np.asarray(runs_of).astype(np.int8), [0]]))
+    for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+        first = np.flatnonzero(qualifies[start:end])
+        if len(first):
+            out[start + first[0]:end] = True
+    return out
 
 
 def hysteresis_flags(probability: np.ndarray, threshold: float, min_n: int, window_n: int,
@@ -32,14 +51,7 @@ def hysteresis_flags(probability: np.ndarray, threshold: float, min_n: int, wind
     """Separate raise and clear rules: a flag is raised by the persistence rule at `threshold` and stays up
     until the same rule at the lower `clear_threshold` no longer holds."""
     raised = persistent_flags(probability, threshold, min_n, window_n)
-    holding = persistent_flags(probability, clear_threshold, min_n, window_n) | raised
-    flags = np.zeros(len(raised), dtype=bool)
-    edges = np.diff(np.concatenate([[0], holding.astype(np.int8), [0]]))
-    for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
-        first = np.flatnonzero(raised[start:end])
-        if len(first):
-            flags[start + first[0]:end] = True
-    return flags
+    return from_first(persistent_flags(probability, clear_threshold, min_n, window_n) | raised, raised)
 
 
 def suppressed_flags(flags: np.ndarray, window_rows: int, share: float = 0.5) -> np.ndarray:
@@ -47,8 +59,7 @@ def suppressed_flags(flags: np.ndarray, window_rows: int, share: float = 0.5) ->
     last `window_rows` rows (a chart that is "anomalous" for a quarter of an hour is its new normal)."""
     flags = np.asarray(flags, dtype=bool)
     window_rows = max(1, int(window_rows))
-    counts = np.convolve(flags.astype(np.int32), np.ones(window_rows, dtype=np.int32))[:len(flags)]
-    return flags & (counts < share * window_rows)
+    return flags & (trailing_sums(flags.astype(np.int32), window_rows) < share * window_rows)
 
 
 RULE_VARIANTS = ("as configured", "hysteresis: clear below 99", "hysteresis: clear below 99.5",
