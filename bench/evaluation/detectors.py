@@ -86,7 +86,7 @@ class CollectorDetector:
         self.rules = rules
         self.outputs: List[Output] = [(name, view) for name in rules for view in self.view_names]
         self.feature_spec = FeatureSpec.from_config(config)
-        self.flagger = _ViewFlaggers(config, self.view_names)
+        self.flagger = ViewFlaggers(config, self.view_names)
         # the "ours" rule's probability of each per-chart model (rows × `chart_names`, NaN where a chart has
         # no model), as of the last `score`: for rules across charts tried after the replay (node_rules.py)
         self.chart_names = self.view_names.get(PER_CHART, []) if "ours" in rules.values() else []
@@ -213,7 +213,7 @@ def upstream_models(specs: Sequence[ModelSpec], columns: List[Column], values: n
     return ModelBank(models)
 
 
-class _ViewFlaggers:
+class ViewFlaggers:
     """The job's flag rule within each view apart (the `Flagger` interface over the whole bank): the bank
     holds the models of every view, and a rule across models (`flags_min_models`) must only see those of
     one view, as a job holds only its own charts."""

@@ -17,12 +17,11 @@ import numpy as np
 
 from anomalies.deviation import DeviationGate, streaming_judge
 from anomalies.features import FeatureSpec, FeatureWindow
-from anomalies.flags import flagger_for
 from anomalies_online.config import OnlineConfig, parse_config
 from anomalies_online.stream import StreamingBank, stream_cycle
 
 from .data import Series
-from .detectors import columns_and_specs, view_names
+from .detectors import PER_CHART, ViewFlaggers, columns_and_specs, view_names
 
 
 def online_config(settings: Dict) -> OnlineConfig:
@@ -34,8 +33,9 @@ def online_config(settings: Dict) -> OnlineConfig:
 
 
 def replay_online(series: Series, names: list, settings: Dict):
-    """(outputs, probability in [0, 1] per test row and output, flags likewise, seconds) for one series;
-    `settings` are the module's keys and the bench setting `per_metric` (default off)."""
+    """(outputs, probability in [0, 1] per test row and output, flags likewise, seconds, the per-chart
+    models' names and their probabilities per test row) for one series; `settings` are the module's keys
+    and the bench setting `per_metric` (default off). Each view is flagged apart, as a job holds one."""
     started = time.monotonic()
     per_metric = settings.get("per_metric", False)
     config = online_config({"update_every": series.update_every,
@@ -44,7 +44,8 @@ def replay_online(series: Series, names: list, settings: Dict):
     feature_spec = FeatureSpec.from_config(config)
     bank = StreamingBank(config, feature_spec)
     bank.replan(specs)
-    flagger = flagger_for(config)
+    views = view_names(specs, per_metric)
+    flagger = ViewFlaggers(config, views)
     history_rows = config.warm_start_span_secs() // config.update_every
     history = series.train[-history_rows:] if history_rows else series.train[:0]
     bank.learn_history(history)
@@ -63,10 +64,10 @@ def replay_online(series: Series, names: list, settings: Dict):
         scored = np.array(cycle.complete) & np.isfinite(cycle.probabilities)
         probability[t, scored] = cycle.probabilities[scored] / 100.0
         flag[t, scored] = flags[scored]
-    positions = {view: [bank.names.index(name) for name in model_names]
-                 for view, model_names in view_names(specs, per_metric).items()}
-    views = list(positions)
-    outputs = [(name, view) for name in names for view in views]
+    positions = {view: [bank.names.index(name) for name in model_names] for view, model_names in views.items()}
+    outputs = [(name, view) for name in names for view in positions]
     out_probability = np.stack([probability[:, positions[view]].max(axis=1) for _, view in outputs], axis=1)
     out_flag = np.stack([flag[:, positions[view]].any(axis=1) for _, view in outputs], axis=1)
-    return outputs, out_probability, out_flag, time.monotonic() - started
+    charts = views.get(PER_CHART, [])
+    return (outputs, out_probability, out_flag, time.monotonic() - started, charts,
+            probability[:, positions[PER_CHART]] if charts else None)

@@ -94,7 +94,7 @@ class Result:
     trainings: int
     training_seconds: float
     warnings: List[str] = field(default_factory=list)
-    chart_names: List[str] = field(default_factory=list)  # per-chart models of the "ours" rule, if any
+    chart_names: List[str] = field(default_factory=list)  # per-chart models of the "ours" or streaming rule, if any
     chart_probability: Optional[np.ndarray] = None  # test rows × chart_names, in [0, 1] (NaN: no model)
 
 
@@ -106,8 +106,10 @@ def run(task: Task) -> Result:
     started = time.monotonic()
     series = task.series
     if task.kind == "online":
-        outputs, probability, flag, seconds = replay_online(series, list(task.rules), task.settings)
-        return Result(series, outputs, probability.astype(np.float32), flag, seconds, 0, 0.0)
+        outputs, probability, flag, seconds, charts, chart_probability = replay_online(
+            series, list(task.rules), task.settings)
+        return Result(series, outputs, probability.astype(np.float32), flag, seconds, 0, 0.0, [], charts,
+                      None if chart_probability is None else chart_probability.astype(np.float32))
     config = task.config()
     if task.kind == "kmeans":
         detector = NetdataKMeans(task.rules, len(series.metrics), series.interval_s)
