@@ -261,6 +261,31 @@ def test_the_replay_keeps_each_charts_probability():
     assert result.chart_probability[205:215, 1].min() > 0.999
 
 
+def test_the_streaming_replay_keeps_each_charts_probability_and_flags_each_view_apart():
+    """The streaming replay hands out its per-chart probabilities too, and with a rule across models each
+    view is flagged as a job of its own: the server model, alone in its view, is flagged as if the rule were
+    off, while a chart flagged alone in the per-chart view waits for its stricter rule."""
+    from evaluation.data import Series
+    from evaluation.detectors import PER_CHART, SERVER
+    from evaluation.replay import Task, run
+
+    rng = np.random.default_rng(5)
+    metrics = ["a.x|one", "a.x|two", "b.y|one"]
+    test = rng.normal(size=(400, 3))
+    test[300:340, 2] += 12
+    series = Series("netdata", "rec", metrics, rng.normal(size=(3600, 3)), test, np.zeros(400), 1.0)
+    name = "online-zscore (defaults)"
+    off = run(Task(series, "online", {"per_metric": True}, {name: "online"}))
+    on = run(Task(series, "online", {"per_metric": True, "flags_min_models": 2, "flags_alone_threshold": 100.0},
+                  {name: "online"}))
+    assert off.chart_names == ["rec.chart:a.x", "rec.chart:b.y"]
+    chart, server = off.outputs.index((name, PER_CHART)), off.outputs.index((name, SERVER))
+    assert np.allclose(off.chart_probability.max(axis=1), off.probability[:, chart], atol=1e-6)
+    assert off.flag[300:340, chart].any() and off.flag[300:340, server].any()
+    assert not on.flag[:, chart].any()  # b.y alone, and never at 100
+    assert (on.flag[:, server] == off.flag[:, server]).all()  # one model in its view: as if off
+
+
 @pytest.mark.parametrize("lone", [None, (99.99, 3, 5), (99.9, 8, 10)])
 def test_the_rules_across_charts_are_the_collectors_own(lone):
     """node_rules.node_flags, re-applied after a replay, flags the rows the collector's CorroboratedFlagger

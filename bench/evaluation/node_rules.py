@@ -19,6 +19,7 @@ from .sweep import from_first, persistent_flags, trailing_sums
 
 Rule = Tuple[float, int, int]  # threshold (percent), min_n, window_n
 BASE_RULE: Rule = (99.9, 3, 5)
+STREAMING_RULE: Rule = (99.0, 10, 12)  # the streaming module's own rule per chart, below 60 s
 
 
 def corroborated(flags: np.ndarray, min_charts: int, window_n: int) -> np.ndarray:
@@ -56,4 +57,17 @@ CANDIDATES: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "2 charts within 10 s, or alone 99.999 on 3 of 5": lambda p: node_flags(p, 2, 10, (99.999, 3, 5)),
     "2 charts within 30 s, or alone 99.9 on 8 of 10": lambda p: node_flags(p, 2, 30, (99.9, 8, 10)),
     "2 charts within 30 s, or alone 99.99 on 3 of 5": lambda p: node_flags(p, 2, 30, (99.99, 3, 5)),
+}
+
+# The streaming module's candidates, each chart's own rule STREAMING_RULE.
+STREAMING_CANDIDATES: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "any chart (now)": lambda p: node_flags(p, base_rule=STREAMING_RULE),
+    "2 charts within 10 s": lambda p: node_flags(p, 2, 10, base_rule=STREAMING_RULE),
+    "2 charts within 10 s, or alone 99.9 on 10 of 12":
+        lambda p: node_flags(p, 2, 10, (99.9, 10, 12), STREAMING_RULE),
+    "2 charts within 10 s, or alone 99.99 on 10 of 12":
+        lambda p: node_flags(p, 2, 10, (99.99, 10, 12), STREAMING_RULE),
+    "2 charts within 10 s, or alone 99 on 30 of 36": lambda p: node_flags(p, 2, 10, (99.0, 30, 36), STREAMING_RULE),
+    "2 charts within 30 s, or alone 99.9 on 10 of 12":
+        lambda p: node_flags(p, 2, 30, (99.9, 10, 12), STREAMING_RULE),
 }
