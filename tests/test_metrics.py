@@ -240,6 +240,18 @@ def test_a_lone_chart_needs_a_second_chart_or_its_own_stricter_rule():
     assert lone[47:52].all() and not lone[:20].any() and not lone[52:].any()
 
 
+def test_charts_together_below_the_bar_stand_once_enough_of_them_hold_the_lower_rule():
+    """node_rules' `group`: runs of a lower rule stand from the row where k charts held it within the window."""
+    from evaluation.node_rules import node_flags
+
+    p = np.full((60, 4), 0.5)
+    p[5:12, :2] = 0.996  # two charts at 99.6: below the bar (99.9), two of them only
+    p[30:37, :3] = 0.996  # three charts at 99.6
+    assert not node_flags(p, 2, 10, (99.99, 3, 5)).any()
+    together = node_flags(p, 2, 10, (99.99, 3, 5), group=((99.5, 3, 5), 3))
+    assert not together[:30].any() and together[32:37].all() and not together[40:].any()
+
+
 def test_the_replay_keeps_each_charts_probability():
     """The replay hands out the per-chart models' probabilities (for the rules across charts), the same as
     the per-chart view's maximum."""
