@@ -64,6 +64,17 @@ class EmpiricalCalibrator:
                                    100.0 * (1.0 - survival / (self.n_ * self.max_survival_)), probability)
         return np.where(np.isnan(scores), np.nan, probability)  # no score, no probability (not 100)
 
+    def probability_of(self, score: float) -> float:
+        """`probability` of one score (a Python float), the same number without numpy's per-call overhead:
+        the per-cycle path asks it of every model. Only a score beyond the training maximum takes the
+        fitted tail, through `probability` itself."""
+        if score != score:  # NaN: no score, no probability
+            return float("nan")
+        if self.max_survival_ > 0 and score > self.scores_[-1]:
+            return float(self.probability(np.float64(score)))
+        below = int(self.scores_.searchsorted(score))  # side="left": training scores strictly below
+        return 100.0 * float(self.levels_[below - 1]) if below > 0 else 0.0
+
     def normalized(self, scores: np.ndarray) -> np.ndarray:
         return relative_to_threshold(np.asarray(scores, dtype=np.float64), self.low_, self.span_)
 

@@ -178,7 +178,8 @@ class ModelBank:
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
         """Empirical percentile (0-100) of each raw score among its model's training scores."""
-        return np.array([m.calibrator.probability(s) for m, s in zip(self.models, raw)], dtype=np.float64)
+        scores = np.asarray(raw, dtype=np.float64).tolist()  # Python floats: one scalar search per model
+        return np.array([m.calibrator.probability_of(s) for m, s in zip(self.models, scores)], dtype=np.float64)
 
     def normalized(self, raw: np.ndarray) -> np.ndarray:
         """Scores relative to each model's training threshold (see EmpiricalCalibrator.normalized)."""

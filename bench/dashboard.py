@@ -110,10 +110,13 @@ def main() -> None:
                   + ", ".join(f"{name} {level:.0f}" for name, level in top), flush=True)
         print(f"alerts raised in the first {(time.monotonic() - started) / 60:.0f} minutes, before the fault: "
               f"{raised_alerts(node)}", flush=True)
-        fault = subprocess.Popen([sys.executable, str(REPO / "bench" / "record"), "--fault", "cpu",
-                                  "--fault-seconds", str(args.fault_seconds), "--fault-param", "1"],
+        fault = subprocess.Popen([sys.executable, str(REPO / "bench" / "record"), "--workload", "cpu",
+                                  "--workload-seconds", str(args.fault_seconds), "--workload-param", "1"],
                                  start_new_session=True)
-        time.sleep(args.fault_seconds - 20)
+        time.sleep(5)
+        if fault.poll() is not None:  # no fault, no photograph of one
+            raise SystemExit(f"the cpu fault ended at once (exit {fault.returncode})")
+        time.sleep(args.fault_seconds - 25)
         photograph(node, out / "dashboard-fault.png", window, root / "chromium")
         for module, rate, top in summary(node, 30):
             print(f"fault (one busy core), last 30 s: {module} flagged {rate:.2f}%, highest levels "

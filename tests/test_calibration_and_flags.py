@@ -135,6 +135,21 @@ def test_beyond_the_training_maximum_the_fitted_tail_keeps_ranking_scores():
     assert 50 < (100 - at_max) / (100 - got[4]) < 400
 
 
+def test_probability_of_one_score_is_probability_bit_for_bit():
+    """The per-cycle path's scalar probability_of gives exactly what probability gives: in the body, at kept
+    points and between them, below the minimum, beyond the maximum (the fitted tail), for NaN and infinities."""
+    rng = np.random.default_rng(5)
+    for scores in (rng.gamma(2.0, size=300), np.round(rng.gamma(2.0, size=14400), 1), np.full(50, 3.0),
+                   np.r_[np.zeros(99), 5.0], rng.pareto(1.5, size=3000)):
+        calibrator = EmpiricalCalibrator(0.001).fit(scores)
+        kept = calibrator.scores_
+        probes = np.r_[kept, np.nextafter(kept, np.inf), np.nextafter(kept, -np.inf),
+                       rng.uniform(-1, 2 * scores.max() + 1, 200), [np.nan, np.inf, -np.inf, 1e300]]
+        expected = [calibrator.probability(np.float64(s)) for s in probes]
+        got = [calibrator.probability_of(float(s)) for s in probes]
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_a_score_training_saw_often_is_not_beyond_training():
     """A metric that barely moves: 99.95% of training scores are equal; seeing that score again is normal."""
     scores = np.concatenate([np.full(19990, 3.0), np.linspace(4, 5, 10)])
