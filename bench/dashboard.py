@@ -8,7 +8,9 @@ through its python.d.plugin with the shipped confs (every `system.*` chart), the
 both sections (docs/dashboard-quiet.png) and counts the alerts raised so far (with the defaults,
 `--warm-minutes 15 --quiet-minutes 45` is an agent's first hour); then one core is kept busy for `--fault-seconds` (bench/record's
 cpu fault) and the sections are photographed again near its end (docs/dashboard-fault.png). Printed: the
-anomaly rate and the highest anomaly levels of each module, quiet and during the fault.
+anomaly rate and the highest anomaly levels of each module, quiet and during the fault, and the load average
+when each photograph is taken. The agent watches this machine's own charts: run it with nothing else
+running, or other work shows as anomalies in the "quiet" photograph.
 
     .venv/bin/python bench/dashboard.py [--warm-minutes 15] [--quiet-minutes 5] [--fault-seconds 120]
 """
@@ -70,6 +72,7 @@ def ready(node) -> bool:
 
 
 def photograph(node, path: Path, window_s: int, profile: Path) -> None:
+    print(f"photographing {path.name}, load {os.getloadavg()[0]:.1f}", flush=True)
     with Browser(width=1400, height=2600, profile=profile) as browser:
         browser.open(f"http://{node.host}/#menu_anomalies_local;after=-{window_s};before=0")
         browser.wait_for("document.getElementById('chart_anomalies_online_local_score')", 90)
