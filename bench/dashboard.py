@@ -73,8 +73,10 @@ def ready(node) -> bool:
 
 def photograph(node, path: Path, window_s: int, profile: Path) -> None:
     print(f"photographing {path.name}, load {os.getloadavg()[0]:.1f}", flush=True)
+    before_ms = int(time.time() * 1000)  # the window ends now: the browser's own start is not in the picture
     with Browser(width=1400, height=2600, profile=profile) as browser:
-        browser.open(f"http://{node.host}/#menu_anomalies_local;after=-{window_s};before=0")
+        browser.open(f"http://{node.host}/#menu_anomalies_local;after={before_ms - window_s * 1000};"
+                     f"before={before_ms}")
         browser.wait_for("document.getElementById('chart_anomalies_online_local_score')", 90)
         browser.evaluate("document.getElementById('menu_anomalies_local').scrollIntoView()")
         time.sleep(15)  # every chart in view fetches its data and draws
