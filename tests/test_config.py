@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from anomalies.columns import Column
-from anomalies.config import DEFAULTS, MODELS, SLOW_COLLECTION_DEFAULTS, parse_config
+from anomalies.config import DEFAULTS, MODELS, SLOW_COLLECTION_DEFAULTS, SLOW_COLLECTION_FLAGS, parse_config
 from anomalies.planning import plan_models
 from anomalies_online import config as online_config
 
@@ -34,6 +34,18 @@ def test_a_job_at_60_s_or_slower_gets_a_window_of_thousands_of_samples():
     # a window the user sets is theirs at any interval; the 1 s defaults below 60 s
     assert parse_config({"update_every": 300, "train_n_secs": 3600}).train_n_secs == 3600
     assert parse_config({"update_every": 30}).train_n_secs == DEFAULTS["train_n_secs"]
+
+
+@pytest.mark.parametrize("module, parse, slow_defaults", [
+    ("anomalies", parse_config, SLOW_COLLECTION_DEFAULTS),
+    ("anomalies_online", online_config.parse_config, SLOW_COLLECTION_FLAGS)])
+def test_the_shipped_job_at_60_s_gets_the_slow_defaults(module, parse, slow_defaults):
+    """What the shipped conf states applies at any update_every; the keys whose default changes at 60 s and
+    slower stay commented there, so a copy of its job set to one sample a minute gets the slow defaults."""
+    job = yaml.safe_load((CONF_DIR / f"{module}.conf").read_text())["local"]
+    slow = parse({**job, "update_every": 60})
+    for key, value in slow_defaults.items():
+        assert getattr(slow, key) == value, key
 
 
 def test_upstream_config_works_unchanged():
