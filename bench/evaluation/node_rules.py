@@ -11,15 +11,25 @@ fault whose charts clear one after the other is still one alert.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
+
+from anomalies.config import DEFAULTS
+from anomalies_online.config import DEFAULTS as ONLINE_DEFAULTS
 
 from .sweep import from_first, persistent_flags, trailing_sums
 
 Rule = Tuple[float, int, int]  # threshold (percent), min_n, window_n
-BASE_RULE: Rule = (99.9, 3, 5)
-STREAMING_RULE: Rule = (99.0, 10, 12)  # the streaming module's own rule per chart, below 60 s
+
+
+def own_rule(defaults: Dict[str, Any]) -> Rule:
+    """Each chart's own persistence rule in a module's defaults (below 60 s)."""
+    return defaults["flags_threshold"], defaults["flags_min_n"], defaults["flags_window_n"]
+
+
+BASE_RULE: Rule = own_rule(DEFAULTS)
+STREAMING_RULE: Rule = own_rule(ONLINE_DEFAULTS)
 
 
 def corroborated(flags: np.ndarray, min_charts: int, window_n: int) -> np.ndarray:
@@ -55,7 +65,18 @@ def node_flags(probability: np.ndarray, min_charts: int = 1, window_n: int = 10,
     return node
 
 
-# The candidates, named as the rule in docs/ablation.md names them.
+def collector_rule(defaults: Dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """The node flags a module's defaults (below 60 s) give, re-applied: each chart's own rule and the rule
+    across the job's models (a spike rule is not modelled here, and no default sets one)."""
+    if defaults["flags_spike_threshold"] is not None:
+        raise ValueError("node_rules does not model the spike rule")
+    alone = defaults["flags_alone_threshold"]
+    lone = None if alone is None else (alone, defaults["flags_alone_min_n"], defaults["flags_alone_window_n"])
+    return lambda p: node_flags(p, defaults["flags_min_models"], defaults["flags_min_models_window_n"], lone,
+                                own_rule(defaults))
+
+
+# The candidates, named as the rule in docs/ablation.md names them ("now" as of that rule).
 CANDIDATES: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "any chart (now)": lambda p: node_flags(p),
     "2 charts within 10 s": lambda p: node_flags(p, 2, 10),
@@ -69,7 +90,7 @@ CANDIDATES: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 # Several charts just below the bar (docs/ablation.md), each on top of the offline default below 60 s.
 GROUP_CANDIDATES: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "none (now)": lambda p: node_flags(p, 2, 10, (99.99, 3, 5)),
+    "none (now)": collector_rule(DEFAULTS),
     **{f"+ {k} charts at {t:g} on 3 of 5 within 10 s": (lambda p, t=t, k=k: node_flags(
         p, 2, 10, (99.99, 3, 5), group=((t, 3, 5), k))) for t, k in [(99.5, 3), (99.5, 4), (99, 3), (99, 4),
                                                                     (99, 5), (99.7, 2)]},
@@ -77,7 +98,7 @@ GROUP_CANDIDATES: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 # The streaming module's candidates, each chart's own rule STREAMING_RULE.
 STREAMING_CANDIDATES: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "any chart (now)": lambda p: node_flags(p, base_rule=STREAMING_RULE),
+    "any chart (now)": collector_rule(ONLINE_DEFAULTS),
     "2 charts within 10 s": lambda p: node_flags(p, 2, 10, base_rule=STREAMING_RULE),
     "2 charts within 10 s, or alone 99.9 on 10 of 12":
         lambda p: node_flags(p, 2, 10, (99.9, 10, 12), STREAMING_RULE),
