@@ -12,8 +12,6 @@ import numpy as np
 
 from anomalies.user_models import STREAMING_METHODS, is_reference, load_class
 
-from .standardize import Z_LIMIT
-
 if TYPE_CHECKING:  # the configuration checks its model against LIBRARIES: imported there, not here
     from .config import OnlineConfig
 
@@ -103,7 +101,7 @@ class UserDetector:
 
 def make_detector(config: OnlineConfig, n_features: int) -> Detector:
     """The detector `config.model` names (a built-in one with `model_args` besides its defaults, or the
-    user's class), for standardised vectors of `n_features` (each within ±Z_LIMIT). ValueError when the
+    user's class), for standardised vectors of `n_features` (each within ±`config.z_limit`). ValueError when the
     user's class cannot be constructed with `model_args`."""
     args = config.model_args
     if is_reference(config.model):
@@ -115,7 +113,7 @@ def make_detector(config: OnlineConfig, n_features: int) -> Detector:
         return ZScoreDetector()
     if config.model == "rrcf":
         return RRCFDetector(config.num_trees, config.tree_size, config.shingle_size)
-    bounds = np.full(n_features, -Z_LIMIT), np.full(n_features, Z_LIMIT)
+    bounds = np.full(n_features, -config.z_limit), np.full(n_features, config.z_limit)
     if config.model == "xstream":
         from pysad.models import xStream
         return PysadDetector(xStream(**{"random_state": SEED, **args}))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-Z_LIMIT = 10.0  # |z| beyond this adds nothing: one wild value must not stretch a detector's scale forever
 VARIANCE_FLOOR = 1e-12
 
 
@@ -12,21 +11,23 @@ class RunningStandardizer:
     """Exponentially weighted mean and variance per feature, with the span of a `span`-sample window.
 
     The first samples are averaged plainly (weight 1/n) so the estimates settle fast, then the weight stays
-    at 2 / (span + 1), as pandas' `ewm(span=...)`.
+    at 2 / (span + 1), as pandas' `ewm(span=...)`. z-scores are clipped at ±`z_limit`: beyond it a value
+    adds nothing, so one wild value cannot stretch a detector's scale.
     """
 
-    def __init__(self, n_features: int, span: int):
+    def __init__(self, n_features: int, span: int, z_limit: float = 10.0):
         self.span = span
+        self.z_limit = z_limit
         self.mean_ = np.zeros(n_features)
         self.var_ = np.zeros(n_features)
         self.n_seen_ = 0
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        """z-scores of `x` against what was learned so far, clipped to ±Z_LIMIT (0 before any sample)."""
+        """z-scores of `x` against what was learned so far, clipped to ±z_limit (0 before any sample)."""
         if self.n_seen_ == 0:
             return np.zeros_like(x)
         z = (x - self.mean_) / np.sqrt(self.var_ + VARIANCE_FLOOR)
-        return np.clip(z, -Z_LIMIT, Z_LIMIT)
+        return np.clip(z, -self.z_limit, self.z_limit)
 
     def learn(self, x: np.ndarray) -> None:
         """Move the mean and variance towards `x`."""

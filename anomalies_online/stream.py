@@ -80,7 +80,8 @@ class StreamingBank:
                 except ValueError as error:
                     not_built.append((spec.name, error))
                     detector = ZScoreDetector()
-                model = StreamingModel(spec, RunningStandardizer(len(feature_index), self.config.window_n),
+                standardizer = RunningStandardizer(len(feature_index), self.config.window_n, self.config.z_limit)
+                model = StreamingModel(spec, standardizer,
                                        detector, RollingCalibrator(self.config.window_n, self.config.contamination),
                                        column_index, feature_index, self.config.warmup_n // 10)
             model.column_index, model.feature_index = column_index, feature_index

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from anomalies.columns import Column
-from anomalies.config import DEFAULTS, MODELS, SLOW_COLLECTION_DEFAULTS, SLOW_COLLECTION_FLAGS, parse_config
+from anomalies.config import DEFAULTS, MODELS, SLOW_COLLECTION_DEFAULTS, parse_config
 from anomalies.planning import plan_models
 from anomalies_online import config as online_config
 
@@ -38,7 +38,7 @@ def test_a_job_at_60_s_or_slower_gets_a_window_of_thousands_of_samples():
 
 @pytest.mark.parametrize("module, parse, slow_defaults", [
     ("anomalies", parse_config, SLOW_COLLECTION_DEFAULTS),
-    ("anomalies_online", online_config.parse_config, SLOW_COLLECTION_FLAGS)])
+    ("anomalies_online", online_config.parse_config, online_config.SLOW_COLLECTION_DEFAULTS)])
 def test_the_shipped_job_at_60_s_gets_the_slow_defaults(module, parse, slow_defaults):
     """What the shipped conf states applies at any update_every; the keys whose default changes at 60 s and
     slower stay commented there, so a copy of its job set to one sample a minute gets the slow defaults."""

@@ -14,7 +14,7 @@ from anomalies.flags import PersistenceFlagger
 from anomalies.planning import ModelSpec
 from anomalies_online.calibration import RollingCalibrator
 from anomalies.config import SLOW_COLLECTION_FLAGS, SLOW_COLLECTION_S
-from anomalies_online.config import DEFAULTS, MODELS, parse_config
+from anomalies_online.config import DEFAULTS, MODELS, SLOW_COLLECTION_DEFAULTS, parse_config
 from anomalies_online.standardize import RunningStandardizer
 from anomalies_online.stream import StreamingBank, stream_cycle
 
@@ -30,7 +30,12 @@ def test_standardizer_converges_to_the_recent_mean_and_variance():
         standardizer.learn(x)
     assert standardizer.mean_ == pytest.approx([5.0, -3.0], abs=0.3)
     assert np.sqrt(standardizer.var_) == pytest.approx([2.0, 0.1], rel=0.15)
-    assert standardizer.transform(np.array([5.0 + 4.0, 1e9]))[1] == 10.0  # clipped
+    assert standardizer.transform(np.array([5.0 + 4.0, 1e9]))[1] == 10.0  # clipped at z_limit
+    wider = RunningStandardizer(2, span=500, z_limit=20.0)
+    wider.mean_, wider.var_, wider.n_seen_ = standardizer.mean_.copy(), standardizer.var_.copy(), 1
+    assert wider.transform(np.array([5.0, standardizer.mean_[1] + 15 * np.sqrt(standardizer.var_[1])]))[1] == \
+        pytest.approx(15.0)
+    assert wider.transform(np.array([5.0, -1e9]))[1] == -20.0
     for x in rng.normal([50.0, -3.0], [2.0, 0.1], size=(3000, 2)):  # a level shift is forgotten
         standardizer.learn(x)
     assert standardizer.mean_[0] == pytest.approx(50.0, abs=0.5)
@@ -187,6 +192,11 @@ def test_slow_collection_has_its_own_flag_rule_and_a_warm_start_over_the_warm_up
     assert rule(fast) == (DEFAULTS["flags_threshold"], DEFAULTS["flags_min_n"], DEFAULTS["flags_window_n"])
     assert rule(slow) == tuple(SLOW_COLLECTION_FLAGS[k] for k in ("flags_threshold", "flags_min_n",
                                                                      "flags_window_n"))
+    # and a wider clip, which the models' standardisers get
+    assert (fast.z_limit, slow.z_limit) == (DEFAULTS["z_limit"], SLOW_COLLECTION_DEFAULTS["z_limit"]) == (10, 20)
+    bank = StreamingBank(slow, FeatureSpec.from_config(slow))
+    bank.replan([ModelSpec("a", (Column("h", "c", "a"),))])
+    assert bank.models[0].standardizer.z_limit == 20
     # a key the user sets wins at any interval; a broken update_every is one problem and the fast rule
     assert parse_config({"update_every": 300, "flags_min_n": 4}).flags_min_n == 4
     broken = parse_config({"update_every": "often"})
