@@ -104,7 +104,8 @@ def _stream(config, values):
     bank.replan([ModelSpec(f"c{c}", tuple(columns[3 * c:3 * c + 3])) for c in range(len(columns) // 3)])
     flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
     window = FeatureWindow(spec, np.empty((0, len(columns))))
-    flags, probabilities = np.zeros((len(values), len(bank.models)), bool), np.full((len(values), len(bank.models)), np.nan)
+    shape = (len(values), len(bank.models))
+    flags, probabilities = np.zeros(shape, bool), np.full(shape, np.nan)
     for t, row in enumerate(values):
         feature_row = window.push(row)
         if feature_row is not None:
