@@ -15,7 +15,7 @@ class RunningStandardizer:
     adds nothing, so one wild value cannot stretch a detector's scale.
     """
 
-    def __init__(self, n_features: int, span: int, z_limit: float = 10.0):
+    def __init__(self, n_features: int, span: int, z_limit: float):
         self.span = span
         self.z_limit = z_limit
         self.mean_ = np.zeros(n_features)
