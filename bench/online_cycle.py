@@ -4,7 +4,8 @@
 Usage:  .venv/bin/python bench/online_cycle.py [--seconds 180] [--models rrcf,xstream,...] [--soak-seconds 3600]
 
 Against ONE private Netdata agent (tests/agent.py), each run its own `python.d.plugin <module> debug trace
-nolock` process on the agent's `system.*` charts (minus system.uptime, system.entropy):
+nolock` process on the charts of the module's default `charts_regex` and `charts_to_exclude` (`system.*`,
+`mem.*`, every per-disk chart; the prototype: `system.*`):
 
 1. side by side for --seconds: ours at defaults (model zscore, warm start from the agent's history) and the
    old prototype's setup, rebuilt for this bench in bench/prototype/anomalies_prototype.chart.py (rrcf 10
@@ -39,6 +40,9 @@ sys.path.insert(0, str(BENCH))
 import cycle  # noqa: E402  (helpers of the offline bench: agent, venv, /proc sampling, percentiles)
 
 REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+from anomalies_online.config import DEFAULTS  # noqa: E402
+
 MODULES = {"anomalies": REPO / "collectors" / "anomalies.chart.py",
            "anomalies_online": REPO / "collectors" / "anomalies_online.chart.py",
            "anomalies_prototype": BENCH / "prototype" / "anomalies_prototype.chart.py"}
@@ -113,7 +117,8 @@ def check_agent_alive(agent) -> None:
 
 def job(host: str, extra: str = "") -> str:
     return (f"local:\n  name: 'local'\n  host: '{host}'\n  update_every: 1\n  autodetection_retry: 0\n"
-            f"  charts_regex: '{cycle.SYSTEM_REGEX}'\n  charts_to_exclude: '{cycle.SYSTEM_EXCLUDE}'\n{extra}")
+            f"  charts_regex: '{DEFAULTS['charts_regex']}'\n  charts_to_exclude: '{DEFAULTS['charts_to_exclude']}'\n"
+            f"{extra}")
 
 
 def run_for(runs: List[Run], seconds: float) -> None:
@@ -180,7 +185,7 @@ def main() -> int:
     finally:
         agent.stop()
     lines = [f"# anomalies_online per-cycle cost, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
-             "", f"One private agent, `system.*` charts, load average {os.getloadavg()[0]:.2f} at the end; "
+             "", f"One private agent, the default charts (`{DEFAULTS['charts_regex']}`; the prototype `system.*`), load average {os.getloadavg()[0]:.2f} at the end; "
              f"medians over cycles after the first {args.skip}; {cycle.repo_revision()}.", "",
              "| run | models | cycles | median ms | p90 ms | median ms per chart | peak RSS MiB (plugin + children) "
              "| RSS growth after 10 min, MiB | flagged % of model-cycles |",
