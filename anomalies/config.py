@@ -107,10 +107,11 @@ DEFAULTS: Dict[str, Any] = {
     # the mean of the last N samples of each dimension as features of their own (0: none); zscore scores them
     # apart from the rest and takes the larger (anomalies/models.py ZscoreScorer; docs/ablation.md, "a long level")
     "long_level_n": 0,
-    # a chart flagged alone is flagged only at 99.99 on 3 of 5; with a second chart within 10 cycles at the
-    # rule above (docs/ablation.md, "A chart flagged alone, at one sample a second"); off at 60 s and slower
-    "flags_min_models": 2,
-    "flags_alone_threshold": 99.99,
+    # a probability of 99.5 held for 8 of 10 cycles: a fault lasts, benign bursts and noise do not (docs/ablation.md,
+    # "The offline module with the streaming module's held rule"); at 60 s and slower 99.9 on 3 of 5
+    "flags_threshold": 99.5,
+    "flags_min_n": 8,
+    "flags_window_n": 10,
     "train_max_n": 100000,
     "train_every_n": 1800,
     "train_n_secs": 14400,
@@ -128,7 +129,6 @@ DEFAULTS: Dict[str, Any] = {
 # training window at 60 s and slower"), the first training after 15 hours (1/16 of it, as now).
 SLOW_COLLECTION_DEFAULTS: Dict[str, Any] = {
     **SLOW_COLLECTION_FLAGS,
-    "flags_min_models": 1,
     "train_n_secs": 864000,
     "min_train_secs": 54000,
 }

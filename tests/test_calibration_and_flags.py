@@ -52,7 +52,8 @@ def test_an_injected_shift_is_flagged():
     flagger = PersistenceFlagger(DEFAULTS["flags_threshold"], DEFAULTS["flags_min_n"], DEFAULTS["flags_window_n"])
     flags = np.array([flagger.update(["m"], p[None])[0] for p in probabilities])
     offset = spec.window - 1  # feature row i describes time i + offset
-    assert flags[150 - offset:200 - offset].mean() > 0.5
+    # flagged within 12 steps (the rule holds 99.5 for 8 of 10) and for much of the erratic stretch
+    assert flags[150 - offset:162 - offset].any() and flags[150 - offset:200 - offset].mean() > 0.4
     assert flags[:140 - offset].sum() == 0 and not flags[215 - offset:250 - offset].any()
     # later, at most one short flag of noise (3 of 5 at 99.9 raises about one an hour on such data)
     later = flags[250 - offset:].astype(int)
@@ -218,12 +219,12 @@ def test_the_rule_across_models_is_off_with_1_and_set_by_its_keys():
     config = parse_config({"flags_min_models": 2, "flags_alone_threshold": 99.99})
     flagger = flagger_for(config)
     assert isinstance(flagger, CorroboratedFlagger) and (flagger.min_models, flagger.window_n) == (2, 10)
-    assert rule_text(config) == ("for 3 of the last 5 updates, with 1 more model of the job within 10 updates "
+    assert rule_text(config) == ("for 8 of the last 10 updates, with 1 more model of the job within 10 updates "
                                  "or alone at 99.99 for 3 of 5")
     assert "'" not in rule_text(parse_config({"flags_min_models": 3}))  # chart titles are single-quoted
     lonely = flagger_for(parse_config({"flags_min_models": 2, "flags_alone_threshold": "none"}))
     assert lonely.lone is None  # a model alone is never flagged ...
-    seen = [lonely.update(["only"], np.array([100.0]))[0] for _ in range(3)]
-    assert seen == [False, False, True]  # ... except in a job with fewer models than flags_min_models
+    seen = [lonely.update(["only"], np.array([100.0]))[0] for _ in range(8)]
+    assert seen == [False] * 7 + [True]  # ... except in a job with fewer models than flags_min_models (8 of 10)
     broken = parse_config({"flags_min_models": 0, "flags_alone_min_n": 6})
     assert [p.split(":")[0] for p in broken.problems] == ["flags_min_models", "flags_alone_min_n"]

@@ -146,8 +146,12 @@ def test_the_fingerprint_of_saved_models_ignores_runtime_keys_only():
     assert online_config.parse_config({"window_n": 100}).fingerprint() != online.fingerprint()
 
 
-def test_the_rule_across_charts_is_on_below_60_s_and_off_at_60_s_and_slower():
+def test_the_offline_flag_rule_holds_a_lower_bar_below_60_s_and_a_short_one_at_60_s_and_slower():
     fast, slow = parse_config({}), parse_config({"update_every": 60})
-    assert (fast.flags_min_models, fast.flags_alone_threshold) == (2, 99.99)
-    assert slow.flags_min_models == 1
-    assert online_config.parse_config({}).flags_min_models == 1  # the streaming module: off
+    assert (fast.flags_threshold, fast.flags_min_n, fast.flags_window_n) == (99.5, 8, 10)
+    assert (slow.flags_threshold, slow.flags_min_n, slow.flags_window_n) == (99.9, 3, 5)
+    # the rule across charts is off by default in both modules, at every interval
+    for config in (fast, slow, online_config.parse_config({})):
+        assert (config.flags_min_models, config.flags_alone_threshold) == (1, None)
+    # a rule the user sets applies at any interval
+    assert parse_config({"update_every": 60, "flags_min_n": 8, "flags_window_n": 10}).flags_min_n == 8

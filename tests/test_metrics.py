@@ -21,6 +21,10 @@ from anomalies.models import build_detector  # noqa: E402
 
 EVENTS = (2000, 5000, 8000)  # three 50-row events in 10,000 rows
 
+# the base rule these tests of the rules across charts are written for: 99.9 on 3 of 5 (the offline default
+# from 2026-12-02 to 12-07), given explicitly so that they do not follow the defaults
+RULE = (99.9, 3, 5)
+
 
 def three_events():
     labels = np.zeros(10_000, dtype=int)
@@ -231,12 +235,12 @@ def test_a_lone_chart_needs_a_second_chart_or_its_own_stricter_rule():
     p[20:24, 1] = 0.9995  # chart 1 from row 20 (flagged 22-25) ...
     p[25:30, 2] = 0.9995  # ... and chart 2 from row 25: flagged 27-31, within 10 rows of chart 1's flags
     p[45:50, 0] = 0.99995  # chart 0 alone again (flagged 47-51), at a higher bar
-    assert node_flags(p).astype(int).tolist()[:10] == [0, 0, 0, 0, 1, 1, 1, 1, 0, 0]  # any chart: as now
-    two = node_flags(p, 2, 10)
+    assert node_flags(p, base_rule=RULE).astype(int).tolist()[:10] == [0, 0, 0, 0, 1, 1, 1, 1, 0, 0]  # any chart
+    two = node_flags(p, 2, 10, base_rule=RULE)
     assert not two[:20].any()  # the lone run is dropped
     assert two[27:32].all() and not two[22:27].any()  # stands from where the second chart is flagged
     assert not two[32:].any()
-    lone = node_flags(p, 2, 10, (99.99, 3, 5))
+    lone = node_flags(p, 2, 10, (99.99, 3, 5), RULE)
     assert lone[47:52].all() and not lone[:20].any() and not lone[52:].any()
 
 
@@ -247,8 +251,8 @@ def test_charts_together_below_the_bar_stand_once_enough_of_them_hold_the_lower_
     p = np.full((60, 4), 0.5)
     p[5:12, :2] = 0.996  # two charts at 99.6: below the bar (99.9), two of them only
     p[30:37, :3] = 0.996  # three charts at 99.6
-    assert not node_flags(p, 2, 10, (99.99, 3, 5)).any()
-    together = node_flags(p, 2, 10, (99.99, 3, 5), group=((99.5, 3, 5), 3))
+    assert not node_flags(p, 2, 10, (99.99, 3, 5), RULE).any()
+    together = node_flags(p, 2, 10, (99.99, 3, 5), RULE, group=((99.5, 3, 5), 3))
     assert not together[:30].any() and together[32:37].all() and not together[40:].any()
 
 
@@ -314,5 +318,5 @@ def test_the_rules_across_charts_are_the_collectors_own(lone):
     flagger = CorroboratedFlagger(PersistenceFlagger(99.9, 3, 5), lone_flagger, 2, 10)
     names = [f"c{j}" for j in range(6)]
     collector = np.array([flagger.update(names, row * 100).any() for row in p])
-    assert 10 < collector.sum() < node_flags(p).sum()  # some lone runs are dropped, not all
-    assert (collector == node_flags(p, 2, 10, lone)).all()
+    assert 10 < collector.sum() < node_flags(p, base_rule=RULE).sum()  # some lone runs are dropped, not all
+    assert (collector == node_flags(p, 2, 10, lone, RULE)).all()
