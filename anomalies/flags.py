@@ -41,7 +41,8 @@ class PersistenceFlagger:
     def levels(self) -> np.ndarray:
         """Per model (as of the last update), how unusual the probability it held is, relative to the flag
         threshold in powers of ten of rarity: 100 * log(1 - held) / log(1 - threshold). 100 is the flag
-        line; on ordinary data (probabilities uniform, held near their median) about 10; a held
+        line; on ordinary data (probabilities uniform) about 5 when the held one is the 8th largest of 10, about
+        10 when it is their median (3 of 5); a held
         probability of 100 is `LEVEL_MAX`."""
         with np.errstate(divide="ignore"):
             rarity = -np.log10(1.0 - np.clip(self.held_, 0.0, 100.0) / 100.0)
