@@ -27,7 +27,10 @@ COMMON_DEFAULTS: Dict[str, Any] = {
     "username": None,
     "password": None,
     "tls_verify": True,
-    "charts_regex": r"system\..*",
+    # `system.*`, `mem.*` and every per-disk chart: on the recordings they find the slow disks, leaks and memory
+    # faults only they show, for no more false alarms than `system.*` (docs/ablation.md, "Which charts the
+    # offline defaults model, under the held rule" and "... the streaming defaults model")
+    "charts_regex": r"(system|mem|disk(_\w+)?)\..*",
     # uptime only ever grows (its level leaves every training range) and entropy is noise
     "charts_to_exclude": "system.uptime,system.entropy,apps.uptime,users.uptime,groups.uptime",
     "lags_n": 5,

@@ -15,10 +15,6 @@ MODELS = ("zscore", "rrcf", "xstream", "hst", "rshash", "loda")
 
 DEFAULTS: Dict[str, Any] = {
     **COMMON_DEFAULTS,
-    # `system.*`, `mem.*` and every per-disk chart: on the recordings the streaming rule raises no more false
-    # alarms on the memory and disk charts than on `system.*` alone and finds the slow disks and leaks only
-    # they show (docs/ablation.md, "which charts the streaming defaults model")
-    "charts_regex": r"(system|mem|disk(_\w+)?)\..*",
     # A fault lasts; a heavy-tailed burst of noise decays within seconds. So a streaming flag needs a
     # probability of 99 held for 10 of 12 samples, on 2 lags (shorter runs of noise): a stationary day
     # gives no flag, and most recorded faults are found (docs/ablation.md, "a low threshold held long";
