@@ -22,6 +22,7 @@ from .user_models import is_reference
 
 Log = Callable[[str], None]
 MIN_TRAINING_ROWS = 10
+YOUNG_SHARE = 0.9  # of min_train_secs' rows a model's chart must have: a fetched window can be a few rows short
 FALLBACK_MODEL = DEFAULTS["model"]  # what a model that fails to fit is trained as
 
 
@@ -39,18 +40,32 @@ class TrainedState:
     planned: Optional[int] = None  # models planned, trained or not
 
 
+def min_training_rows(config: Config, window_rows: int, feature_window: int) -> int:
+    """Complete feature rows a model needs: about the history the job waits for before its first training
+    (`min_train_secs`, at most the window, in cycles), or the training window's rows if it holds fewer (a
+    young agent's), so that a chart younger than the rest (a new disk, a mount) waits as a young agent does
+    instead of being trained on its first minutes; with a fixed first window (`initial_train_data_*`) the
+    user's window decides. Never fewer than `MIN_TRAINING_ROWS`."""
+    if config.initial_train_data_after and config.initial_train_data_before:
+        return MIN_TRAINING_ROWS
+    rows = min(config.min_train_secs, config.train_n_secs) // config.update_every
+    return max(MIN_TRAINING_ROWS, int(YOUNG_SHARE * min(rows, window_rows)) - feature_window)
+
+
 def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.ndarray, config: Config,
                  warn: Log) -> TrainedState:
     """Fit one model per spec on the features of its columns; skip (and say why) what cannot be fitted."""
     feature_spec = FeatureSpec.from_config(config)
     index = {column: i for i, column in enumerate(columns)}
+    least = min_training_rows(config, len(values), feature_spec.window)
     models, constant = [], []
     for spec in specs:
         column_index = np.array([index[c] for c in spec.columns])
         features = feature_spec.matrix(values[:, column_index])
         features = features[np.isfinite(features).all(axis=1)]
-        if len(features) < MIN_TRAINING_ROWS:
-            warn(f"model '{spec.name}': only {len(features)} complete training rows; not trained")
+        if len(features) < least:
+            warn(f"model '{spec.name}': only {len(features)} complete training rows of the {least} it needs "
+                 "(its charts are younger than min_train_secs); not trained yet")
             continue
         varying = np.flatnonzero(features.std(axis=0) > 0)
         if len(varying) == 0:

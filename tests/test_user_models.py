@@ -188,3 +188,26 @@ def run_stream(bank, flagger, n):
         cycle = stream_cycle(bank, flagger, row, np.ones(2, dtype=bool))
         probabilities.append(cycle.probabilities[0])
     return np.array(probabilities)
+
+
+def test_a_chart_younger_than_min_train_secs_waits_while_the_others_train():
+    """A chart that appeared minutes ago (a new disk, a mount) in a window of hours is not trained on its first
+    minutes, which would flag whatever it does next: it waits, with one line, as a young agent does."""
+    config = parse_config({})  # min_train_secs 900 at 1 s
+    values = training_data(rows=3600, columns=4)
+    values[:3000, 3] = np.nan  # the fourth column's chart appeared 10 minutes ago
+    old = [Column(config.host, "app.x", f"d{i}") for i in range(3)]
+    new = [Column(config.host, "disk_space.new", "used")]
+    warnings = []
+    state = train_models([ModelSpec("app.x", tuple(old)), ModelSpec("disk_space.new", tuple(new))], old + new,
+                         values, config, warnings.append)
+    assert state.bank.names == ["app.x"]
+    assert len(warnings) == 1 and "disk_space.new" in warnings[0] and "min_train_secs" in warnings[0]
+    values[:2400, 3] = np.nan  # 1,200 rows: more than min_train_secs' 900, so it is trained
+    values[2400:, 3] = values[2400:, 0]
+    state = train_models([ModelSpec("app.x", tuple(old)), ModelSpec("disk_space.new", tuple(new))], old + new,
+                         values, config, warnings.append)
+    assert state.bank.names == ["app.x", "disk_space.new"]
+    # a short window (a young agent, or a test's) asks no more than it holds
+    short = training_data(rows=300, columns=3)
+    assert train_models([ModelSpec("app.x", tuple(old))], old, short, config, warnings.append).bank.names == ["app.x"]
