@@ -185,7 +185,8 @@ def main() -> int:
     finally:
         agent.stop()
     lines = [f"# anomalies_online per-cycle cost, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
-             "", f"One private agent, the default charts (`{DEFAULTS['charts_regex']}`; the prototype `system.*`), load average {os.getloadavg()[0]:.2f} at the end; "
+             "", f"One private agent, the default charts (`{DEFAULTS['charts_regex']}`; the prototype `system.*`), "
+             f"load average {os.getloadavg()[0]:.2f} at the end; "
              f"medians over cycles after the first {args.skip}; {cycle.repo_revision()}.", "",
              "| run | models | cycles | median ms | p90 ms | median ms per chart | peak RSS MiB (plugin + children) "
              "| RSS growth after 10 min, MiB | flagged % of model-cycles |",
