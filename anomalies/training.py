@@ -42,13 +42,10 @@ class TrainedState:
 
 def min_training_rows(config: Config, window_rows: int, feature_window: int) -> int:
     """Complete feature rows a model needs: about the history the job waits for before its first training
-    (`min_train_secs`, at most the window, in cycles), or the training window's rows if it holds fewer (a
-    young agent's), so that a chart younger than the rest (a new disk, a mount) waits as a young agent does
-    instead of being trained on its first minutes; with a fixed first window (`initial_train_data_*`) the
-    user's window decides. Never fewer than `MIN_TRAINING_ROWS`."""
-    if config.initial_train_data_after and config.initial_train_data_before:
-        return MIN_TRAINING_ROWS
-    rows = min(config.min_train_secs, config.train_n_secs) // config.update_every
+    (`Config.history_needed_secs`, in cycles; none with a fixed first window), or the training window's rows
+    if it holds fewer (a young agent's), so that a chart younger than the rest (a new disk, a mount) waits as
+    a young agent does instead of being trained on its first minutes. Never fewer than `MIN_TRAINING_ROWS`."""
+    rows = config.history_needed_secs() // config.update_every
     return max(MIN_TRAINING_ROWS, int(YOUNG_SHARE * min(rows, window_rows)) - feature_window)
 
 
