@@ -11,13 +11,15 @@ fault whose charts clear one after the other is still one alert.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Tuple
+import re
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from anomalies.config import DEFAULTS
 from anomalies_online.config import DEFAULTS as ONLINE_DEFAULTS
 
+from .detectors import CHART_PREFIX
 from .sweep import from_first, persistent_flags, trailing_sums
 
 Rule = Tuple[float, int, int]  # threshold (percent), min_n, window_n
@@ -63,6 +65,12 @@ def node_flags(probability: np.ndarray, min_charts: int = 1, window_n: int = 10,
         together = np.repeat(corroborated(lower, group[1], window_n)[:, None], lower.shape[1], axis=1)
         node |= standing_runs(lower, together).any(axis=1)
     return node
+
+
+def charts_matching(chart_names: Sequence[str], charts: "re.Pattern[str]") -> List[int]:
+    """Positions of the per-chart models ('<series>.chart:<chart id>') whose chart id `charts` matches whole,
+    as a job's `charts_regex` picks its charts (`system.cpu` does not pick `system.cpu_pressure`)."""
+    return [i for i, name in enumerate(chart_names) if charts.fullmatch(name.partition(CHART_PREFIX)[2])]
 
 
 def collector_rule(defaults: Dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
