@@ -110,6 +110,9 @@ DEFAULTS: Dict[str, Any] = {
     # the mean of the last N samples of each dimension as features of their own (0: none); zscore scores them
     # apart from the rest and takes the larger (anomalies/models.py ZscoreScorer; docs/ablation.md, "a long level")
     "long_level_n": 0,
+    # a model uses its level features only when its training window spans at least this many seconds: one
+    # trained on a young agent's first minutes has not seen the range of a chart's level (0: always)
+    "levels_after_secs": 0,
     # a probability of 99.5 held for 8 of 10 cycles: a fault lasts, benign bursts and noise do not (docs/ablation.md,
     # "The offline module with the streaming module's held rule"); at 60 s and slower 99.9 on 3 of 5
     "flags_threshold": 99.5,
@@ -226,6 +229,7 @@ class Config(CommonConfig):
 
     model: str
     long_level_n: int
+    levels_after_secs: int
     train_max_n: int
     train_every_n: int
     train_n_secs: int
@@ -394,6 +398,7 @@ _PARSERS: Dict[str, Callable[[Any], Any]] = {
     **COMMON_PARSERS,
     "model": model_choice(MODELS, LIBRARIES),
     "long_level_n": non_negative_int,
+    "levels_after_secs": non_negative_int,
     "train_max_n": positive_int,
     "train_every_n": non_negative_int,
     "train_n_secs": positive_int,

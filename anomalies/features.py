@@ -68,6 +68,10 @@ class FeatureSpec:
             return np.zeros(len(feature_index), dtype=int)
         return (np.asarray(feature_index) // n_columns == self.blocks - 1).astype(int)
 
+    def level_features(self, n_columns: int) -> np.ndarray:
+        """Per feature of a row over `n_columns` columns: is it a level (smoothed or long), not a difference?"""
+        return np.arange(self.blocks * n_columns) // n_columns > self.lags_n
+
     def feature_index(self, columns: Sequence[int], n_columns: int) -> np.ndarray:
         """Positions, in a feature row over `n_columns` columns, of the features of `columns`, in the order
         `matrix(values[:, columns])` produces them."""

@@ -55,6 +55,7 @@ def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.n
     feature_spec = FeatureSpec.from_config(config)
     index = {column: i for i, column in enumerate(columns)}
     least = min_training_rows(config, len(values), feature_spec.window)
+    young = len(values) * config.update_every < config.levels_after_secs
     models, constant = [], []
     for spec in specs:
         column_index = np.array([index[c] for c in spec.columns])
@@ -64,7 +65,10 @@ def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.n
             warn(f"model '{spec.name}': only {len(features)} complete training rows of the {least} it needs "
                  "(its charts are younger than min_train_secs); not trained yet")
             continue
-        varying = np.flatnonzero(features.std(axis=0) > 0)
+        usable = features.std(axis=0) > 0
+        if young:  # differences only: the window has not seen the range of the chart's level
+            usable &= ~feature_spec.level_features(len(column_index))
+        varying = np.flatnonzero(usable)
         if len(varying) == 0:
             constant.append(spec.name)
             continue

@@ -4,7 +4,7 @@
 `min_train_secs`.
 
 On the fault-free part of a Netdata recording (`bench/data/netdata/<name>/train.csv.gz`, 1 s rows), for each
-candidate first-training age M: one model per chart as the collector runs them (defaults otherwise), first
+candidate first-training age M: one model per chart as a job with the defaults plans them (its `charts_regex`, less the uptime charts), first
 trained on the first M minutes, retrained as a young job is (each time it has about twice the rows), and
 scored on every later fault-free row. Printed per M: flag events (runs of flags of one model) per hour,
 alarm raises per hour of the shipped health rule `anomalies_model_flagged` (one model flagged for more than
@@ -13,6 +13,7 @@ after the first training and over the rows every M scores (after the largest M).
 alarm.
 
     .venv/bin/python bench/young_agent.py [--data bench/data/netdata/netdata-vm] [--minutes 2 5 10 15 20]
+    .venv/bin/python bench/young_agent.py --set flags_threshold=99.9 --set flags_min_n=3 --set flags_window_n=5
 """
 from __future__ import annotations
 
@@ -28,11 +29,11 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 from anomalies.columns import Column  # noqa: E402
-from anomalies.config import parse_config  # noqa: E402
+from anomalies.config import Config, parse_config  # noqa: E402
 from anomalies.features import FeatureSpec, FeatureWindow  # noqa: E402
 from anomalies.flags import flagger_for  # noqa: E402
 from anomalies.job import RETRY_TRAINING_EVERY_N  # noqa: E402
-from anomalies.planning import ModelSpec  # noqa: E402
+from anomalies.planning import plan_models  # noqa: E402
 from anomalies.scoring import score_cycle  # noqa: E402
 from anomalies.training import train_models  # noqa: E402
 
@@ -47,17 +48,18 @@ def load_fault_free(path: str) -> tuple:
     return header, rows
 
 
-def chart_specs(header: List[str]) -> tuple:
-    columns = [Column("local", *name.split("|", 1)) for name in header]
-    by_chart: Dict[str, List[Column]] = {}
+def chart_specs(header: List[str], config: Config) -> tuple:
+    """(columns, models) as a job with `config` plans them: the charts `charts_regex` picks, less
+    `charts_to_exclude` (the uptime charts)."""
+    columns = [Column(config.host, *name.split("|", 1)) for name in header]
+    dims: Dict[str, List[str]] = {}
     for column in columns:
-        by_chart.setdefault(column.chart, []).append(column)
-    return columns, [ModelSpec(chart, tuple(cols)) for chart, cols in sorted(by_chart.items())]
+        dims.setdefault(column.chart, []).append(column.dim)
+    return columns, plan_models(config, {config.host: dims}, print)
 
 
-def replay(columns, specs, rows: np.ndarray, first_s: int) -> Dict[str, np.ndarray]:
+def replay(columns, specs, rows: np.ndarray, first_s: int, config: Config) -> Dict[str, np.ndarray]:
     """Train at `first_s`, retrain as a young job does, score every later row: each model's flags."""
-    config = parse_config({})
     spec = FeatureSpec.from_config(config)
     flagger = flagger_for(config)
     warnings: List[str] = []
@@ -104,18 +106,23 @@ def main() -> None:
     parser.add_argument("--data", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
                                                        "netdata", "netdata-vm"))
     parser.add_argument("--minutes", type=float, nargs="+", default=[1, 2, 5, 10, 15, 20, 25])
+    parser.add_argument("--set", action="append", default=[], help="a setting key=value (default: the defaults)")
     args = parser.parse_args()
+    settings = dict(pair.partition("=")[::2] for pair in args.set)
+    config = parse_config(settings)
+    if config.problems:
+        parser.error("; ".join(config.problems))
     header, rows = load_fault_free(args.data)
-    columns, specs = chart_specs(header)
-    print(f"{args.data}: {len(rows)} fault-free rows at 1 s, {len(specs)} charts; {time.strftime('%Y-%m-%d %H:%M')}, "
-          f"load {os.getloadavg()[0]:.1f}")
+    columns, specs = chart_specs(header, config)
+    print(f"{args.data}: {len(rows)} fault-free rows at 1 s, {len(specs)} charts; settings {settings or 'defaults'}; "
+          f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}")
     common = int(max(args.minutes) * 60)
     print(f"| first training after | models | flag events / h | alarm raises / h | model-seconds flagged | "
           f"the same from minute {max(args.minutes):g} on: flag events / h | alarm raises / h |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for minutes in args.minutes:
         first = int(minutes * 60)
-        flags = replay(columns, specs, rows, first)
+        flags = replay(columns, specs, rows, first, config)
         every, late = counts(flags, first), counts(flags, common)
         print(f"| {minutes:g} min | {len(flags)} | {every['events_per_h']:.1f} | {every['alarms_per_h']:.1f} | "
               f"{100 * every['flagged_share']:.2f}% | {late['events_per_h']:.1f} | {late['alarms_per_h']:.1f} |")

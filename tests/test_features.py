@@ -108,3 +108,29 @@ def test_a_long_level_is_the_mean_of_the_last_n_raw_values_in_a_block_of_its_own
     window = FeatureWindow(spec, values[:spec.window - 1])
     for t in range(spec.window - 1, 40):
         np.testing.assert_allclose(window.push(values[t]), got[t - spec.window + 1])
+
+
+def test_level_features_are_the_blocks_after_the_lagged_differences():
+    spec = FeatureSpec(1, 3, 2, levels=True, long_level_n=10)
+    assert spec.level_features(2).astype(int).tolist() == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1]
+    assert not FeatureSpec(1, 3, 2).level_features(3).any()
+
+
+def test_a_model_trained_on_a_window_shorter_than_levels_after_secs_scores_differences_only():
+    """levels_after_secs: a young window's model leaves out the level features (a drifting level it has not
+    seen the range of flags for as long as the drift goes on); a window that spans it keeps them."""
+    from anomalies.columns import Column
+    from anomalies.config import parse_config
+    from anomalies.planning import ModelSpec
+    from anomalies.training import train_models
+
+    columns = [Column("h", "system.load", dim) for dim in ("load1", "load5")]
+    values = np.random.default_rng(3).normal(size=(1200, 2)).cumsum(axis=0)
+    config = parse_config({"levels_after_secs": 1800, "min_train_secs": 60})
+    spec = FeatureSpec.from_config(config)
+    levels = set(spec.feature_index([0, 1], 2)[spec.level_features(2)].tolist())
+    for rows, has_levels in ((1200, False), (1800, True)):
+        window = np.vstack([values, values[-1] + values[:rows - 1200]]) if rows > 1200 else values
+        state = train_models([ModelSpec("system.load", tuple(columns))], columns, window, config, lambda _: None)
+        used = set(state.bank.models[0].feature_index.tolist())
+        assert bool(used & levels) is has_levels and used - levels
