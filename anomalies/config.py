@@ -27,10 +27,6 @@ COMMON_DEFAULTS: Dict[str, Any] = {
     "username": None,
     "password": None,
     "tls_verify": True,
-    # `system.*`, `mem.*` and every per-disk chart: on the recordings they find the slow disks, leaks and memory
-    # faults only they show, for no more false alarms than `system.*` (docs/ablation.md, "Which charts the
-    # offline defaults model, under the held rule" and "... the streaming defaults model")
-    "charts_regex": r"(system|mem|disk(_\w+)?)\..*",
     # uptime only ever grows (its level leaves every training range) and entropy is noise
     "charts_to_exclude": "system.uptime,system.entropy,apps.uptime,users.uptime,groups.uptime",
     "lags_n": 5,
@@ -100,9 +96,18 @@ def defaults_for(raw: Dict[str, Any], defaults: Dict[str, Any], slow: Dict[str, 
     return {**defaults, **slow} if is_slow else defaults
 
 
-# The offline module's defaults: the common keys plus its model and training schedule.
+# `system.*`, `mem.*` and every per-disk chart: on the recordings they find the slow disks, leaks and memory
+# faults only they show, for no more false alarms than `system.*` (docs/ablation.md, "Which charts the offline
+# defaults model, under the held rule" and "... the streaming defaults model"). Each module leaves out some
+# of the kernel's pressure charts (below and in anomalies_online/config.py).
+DEFAULT_CHARTS = r"(system|mem|disk(_\w+)?)\..*"
+
+# The offline module's defaults: the common keys plus its charts, model and training schedule.
 DEFAULTS: Dict[str, Any] = {
     **COMMON_DEFAULTS,
+    # the default charts less the 12 pressure charts, which stayed flagged for minutes after faults and
+    # say what the CPU, disk and memory charts say (docs/ablation.md, "The pressure charts in the default charts")
+    "charts_regex": r"(?!system\.\w+_pressure)" + DEFAULT_CHARTS,
     # the mean squared z-score of the features, on the current difference and 2 lags beside the level: chosen
     # on the selection part and confirmed (docs/ablation.md, "The offline model's score"); upstream: pca, 5 lags
     "model": "zscore",

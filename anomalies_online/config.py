@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Dict, FrozenSet
 
-from anomalies.config import (COMMON_DEFAULTS, COMMON_PARSERS, SLOW_COLLECTION_FLAGS, CommonConfig, defaults_for,
-                              model_choice, non_negative_int, parse_settings, positive_float, positive_int)
+from anomalies.config import (COMMON_DEFAULTS, COMMON_PARSERS, DEFAULT_CHARTS, SLOW_COLLECTION_FLAGS, CommonConfig,
+                              defaults_for, model_choice, non_negative_int, parse_settings, positive_float,
+                              positive_int)
 from anomalies.user_models import STREAMING_METHODS, check_user_model
 
 from .detectors import LIBRARIES
@@ -15,6 +16,9 @@ MODELS = ("zscore", "rrcf", "xstream", "hst", "rshash", "loda")
 
 DEFAULTS: Dict[str, Any] = {
     **COMMON_DEFAULTS,
+    # the default charts less the pressure charts' cumulative stall times, where a cron job's burst stood out
+    # (docs/ablation.md, "The pressure charts in the default charts")
+    "charts_regex": r"(?!system\.\w+_pressure_stall_time)" + DEFAULT_CHARTS,
     # A fault lasts; a heavy-tailed burst of noise decays within seconds. So a streaming flag needs a
     # probability of 99 held for 10 of 12 samples, on 2 lags (shorter runs of noise): a stationary day
     # gives no flag, and most recorded faults are found (docs/ablation.md, "a low threshold held long";
