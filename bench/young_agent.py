@@ -4,13 +4,13 @@
 `min_train_secs`.
 
 On the fault-free part of a Netdata recording (`bench/data/netdata/<name>/train.csv.gz`, 1 s rows), for each
-candidate first-training age M: one model per chart as a job with the defaults plans them (its `charts_regex`, less the uptime charts), first
-trained on the first M minutes, retrained as a young job is (each time it has about twice the rows), and
-scored on every later fault-free row. Printed per M: flag events (runs of flags of one model) per hour,
-alarm raises per hour of the shipped health rule `anomalies_model_flagged` (one model flagged for more than
-half of the last 2 minutes, checked every 10 s, cleared at 25%), and the share of model-seconds flagged, over all the rows
-after the first training and over the rows every M scores (after the largest M). Every flag here is a false
-alarm.
+candidate first-training age M: one model per chart as a job with the defaults plans them (its
+`charts_regex`, less the uptime charts), first trained on the first M minutes, retrained as a young job is
+(each time it has about twice the rows), and scored on every later fault-free row. Printed per M: flag
+events (runs of flags of one model) per hour, alarm raises per hour of the shipped health rule
+`anomalies_model_flagged` (one model flagged for more than half of the last 2 minutes, checked every 10 s,
+cleared at 25%), and the share of model-seconds flagged, over all the rows after the first training and over
+the rows every M scores (after the largest M). Every flag here is a false alarm.
 
     .venv/bin/python bench/young_agent.py [--data bench/data/netdata/netdata-vm] [--minutes 2 5 10 15 20]
     .venv/bin/python bench/young_agent.py --set flags_threshold=99.9 --set flags_min_n=3 --set flags_window_n=5
