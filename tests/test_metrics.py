@@ -2,6 +2,7 @@
 """The accuracy benchmark's yardstick (event metrics, with rows that are not judged: label -1) and its
 baselines (upstream's PCA rule, Netdata's k-means consensus)."""
 import os
+import re
 import sys
 import warnings
 
@@ -283,13 +284,38 @@ def test_the_replay_keeps_each_charts_probability():
     test = rng.normal(size=(300, 3))
     test[200:220, 2] += 30
     series = Series("netdata", "rec", metrics, rng.normal(size=(600, 3)), test, np.zeros(300), 1.0)
-    result = run(Task(series, "collector", {}, {"ours-zscore (defaults)": "ours"}))
+    result = run(Task(series, "collector", {"charts_regex": ".*"}, {"ours-zscore (defaults)": "ours"}))
     assert result.chart_names == ["rec.chart:a.x", "rec.chart:b.y"]
     j = result.outputs.index(("ours-zscore (defaults)", PER_CHART))
     scored = ~np.isnan(result.chart_probability).all(axis=1)
     assert scored.sum() > 250
     assert np.allclose(np.nanmax(result.chart_probability[scored], axis=1), result.probability[scored, j], atol=1e-6)
     assert result.chart_probability[205:215, 1].min() > 0.999
+
+
+def test_a_recording_is_replayed_on_the_charts_the_configurations_charts_regex_picks():
+    """A job models the charts its `charts_regex` picks whole: so does the replay of a recording, for each
+    module's default charts and for every chart; a series without charts is replayed whole."""
+    from evaluation.data import Series
+    from evaluation.replay import Task, run
+
+    rng = np.random.default_rng(4)
+    metrics = ["system.cpu|user", "system.cpu_some_pressure|some 10", "mem.available|avail", "apps.cpu|x"]
+    series = Series("netdata", "rec", metrics, rng.normal(size=(1200, 4)), rng.normal(size=(60, 4)),
+                    np.zeros(60), 1.0)
+
+    def charts(kind, settings):
+        rule = "online" if kind == "online" else "ours"
+        result = run(Task(series, kind, {"per_metric": True, **settings}, {"x": rule}))
+        assert result.series is series
+        return [name.partition("chart:")[2] for name in result.chart_names]
+
+    assert charts("collector", {}) == ["system.cpu", "mem.available"]
+    assert charts("online", {}) == ["system.cpu", "system.cpu_some_pressure", "mem.available"]
+    assert charts("collector", {"charts_regex": ".*"}) == [m.partition("|")[0] for m in metrics]
+    assert charts("collector", {"charts_regex": r"system\..*"}) == ["system.cpu", "system.cpu_some_pressure"]
+    plain = Series("smd", "m", ["m0", "m1"], series.train[:, :2], series.test[:, :2], series.labels, 60.0)
+    assert plain.charts_picked(re.compile("system")) is plain
 
 
 def test_the_streaming_replay_keeps_each_charts_probability_and_flags_each_view_apart():
@@ -306,8 +332,9 @@ def test_the_streaming_replay_keeps_each_charts_probability_and_flags_each_view_
     test[300:340, 2] += 12
     series = Series("netdata", "rec", metrics, rng.normal(size=(3600, 3)), test, np.zeros(400), 1.0)
     name = "online-zscore (defaults)"
-    off = run(Task(series, "online", {"per_metric": True}, {name: "online"}))
-    on = run(Task(series, "online", {"per_metric": True, "flags_min_models": 2, "flags_alone_threshold": 100.0},
+    every = {"per_metric": True, "charts_regex": ".*"}
+    off = run(Task(series, "online", every, {name: "online"}))
+    on = run(Task(series, "online", {**every, "flags_min_models": 2, "flags_alone_threshold": 100.0},
                   {name: "online"}))
     assert off.chart_names == ["rec.chart:a.x", "rec.chart:b.y"]
     chart, server = off.outputs.index((name, PER_CHART)), off.outputs.index((name, SERVER))

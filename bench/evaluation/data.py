@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -41,6 +42,23 @@ class Series:
         """The last `train_rows` training rows and the first `test_rows` test rows (for --quick)."""
         return Series(self.dataset, self.name, self.metrics, self.train[-train_rows:], self.test[:test_rows],
                       self.labels[:test_rows], self.interval_s)
+
+    @property
+    def is_recording(self) -> bool:
+        """Whether the metrics are a Netdata recording's 'chart|dim' (bench/record), which a job's
+        `charts_regex` picks from."""
+        return all("|" in metric for metric in self.metrics)
+
+    def charts_picked(self, charts: "re.Pattern[str]") -> "Series":
+        """The metrics of the charts whose id `charts` matches whole, as a job's `charts_regex` picks its
+        charts (`system.cpu` does not pick `system.cpu_pressure`); a series that is not a recording as it is."""
+        if not self.is_recording:
+            return self
+        kept = [i for i, metric in enumerate(self.metrics) if charts.fullmatch(metric.partition("|")[0])]
+        if not kept:
+            raise ValueError(f"{self.dataset}/{self.name}: no chart matches {charts.pattern!r}")
+        return Series(self.dataset, self.name, [self.metrics[i] for i in kept], self.train[:, kept],
+                      self.test[:, kept], self.labels, self.interval_s)
 
 
 def load_dir(path: str, interval_s: Optional[float] = None) -> List[Series]:

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Replay one labelled series through the streaming module's own pipeline, as `OnlineJob.collect` runs it.
 
-One row = one cycle, and the job's `update_every` is the series' interval (unless set). The warm start
+One row = one cycle, and the job's `update_every` is the series' interval (unless set); a recording is
+modelled on the charts the job's `charts_regex` picks. The warm start
 learns the rows of the training part the job would read at start (`warm_start_span_secs` over the
 interval) with `StreamingBank.learn_history`; then every test row goes
 through `FeatureWindow.push` and `stream_cycle`, scoring and learning in time order. Views: the server
@@ -40,6 +41,7 @@ def replay_online(series: Series, names: list, settings: Dict):
     per_metric = settings.get("per_metric", False)
     config = online_config({"update_every": series.update_every,
                             **{k: v for k, v in settings.items() if k != "per_metric"}})
+    series = series.charts_picked(config.charts_regex)
     columns, specs = columns_and_specs(series.name, series.metrics, per_metric=per_metric)
     feature_spec = FeatureSpec.from_config(config)
     bank = StreamingBank(config, feature_spec)

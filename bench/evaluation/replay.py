@@ -11,10 +11,11 @@ Mirrors `AnomaliesJob.collect` / `_training_due` with one sample = one cycle:
 - training takes one cycle (the job's minimum: started in cycle c, swapped in at c + 1), then
   `train_no_prediction_n` more cycles are held: outputs of steps c .. c + train_no_prediction_n repeat
   the last scored step's outputs, flags are not updated, but every row still enters the feature window.
-Netdata's ML is not held (the agent scores with its previous models while it trains), and before its
-first training it trains on the earlier windows of the training part an agent running since its first
-row would have trained on (`netdata_ml.pretraining_ends`): its ensemble of models is complete from the
-start of the test part when the training part is long enough.
+A recording (bench/record) is modelled on the charts the configuration's `charts_regex` picks, as a job models
+them; Netdata's ML on every chart. Netdata's ML is not held (the agent scores with its previous models while
+it trains), and before its first training it trains on the earlier windows of the training part an agent
+running since its first row would have trained on (`netdata_ml.pretraining_ends`): its ensemble of models is
+complete from the start of the test part when the training part is long enough.
 """
 from __future__ import annotations
 
@@ -111,10 +112,11 @@ def run(task: Task) -> Result:
         return Result(series, outputs, probability.astype(np.float32), flag, seconds, 0, 0.0, [], charts,
                       None if chart_probability is None else chart_probability.astype(np.float32))
     config = task.config()
-    if task.kind == "kmeans":
+    if task.kind == "kmeans":  # Netdata's ML trains on every chart (less its own)
         detector = NetdataKMeans(task.rules, len(series.metrics), series.interval_s)
         hold_n = 0  # Netdata's ML keeps scoring with the previous models while training
     else:
+        series = series.charts_picked(config.charts_regex)
         detector = CollectorDetector(config, series.name, series.metrics, task.rules,
                                      per_metric=task.settings.get("per_metric", BENCH_SETTINGS["per_metric"]))
         hold_n = 1 + config.train_no_prediction_n
@@ -160,7 +162,7 @@ def run(task: Task) -> Result:
                 probability[t:held], flag[t:held] = probability[t - 1], flag[t - 1]
                 chart_probability[t:held] = chart_probability[t - 1]
             t = held
-    return Result(series, detector.outputs, probability.astype(np.float32), flag, time.monotonic() - started,
+    return Result(task.series, detector.outputs, probability.astype(np.float32), flag, time.monotonic() - started,
                   detector.trainings, training_seconds, sorted(set(detector.warnings)), chart_names,
                   chart_probability.astype(np.float32) if chart_names else None)
 
