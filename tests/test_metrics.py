@@ -362,3 +362,33 @@ def test_the_rules_across_charts_are_the_collectors_own(lone):
     collector = np.array([flagger.update(names, row * 100).any() for row in p])
     assert 10 < collector.sum() < node_flags(p, base_rule=RULE).sum()  # some lone runs are dropped, not all
     assert (collector == node_flags(p, 2, 10, lone, RULE)).all()
+
+
+def test_per_series_prints_each_recordings_own_cells(tmp_path):
+    """`bench/per_series` scores each series of a dump apart, in the views asked for, and pools them."""
+    import pickle
+    import subprocess
+    import sys
+
+    labels = np.zeros(600, dtype=np.int8)
+    labels[100:160] = 1
+    hit, miss = np.zeros(600, dtype=bool), np.zeros(600, dtype=bool)
+    hit[110:150] = True
+    miss[400:420] = True  # a false alarm on normal time
+    probability = np.where(hit | miss, 0.99, 0.1)[:, None]
+    outputs = [("ours-zscore (defaults)", "per-chart models")]
+    dump = [{"dataset": "netdata", "series": name, "interval_s": 1.0, "labels": labels, "outputs": outputs,
+             "probability": probability, "flag": flags[:, None], "chart_names": [], "chart_probability": None}
+            for name, flags in (("found", hit), ("alarm", miss))]
+    path = tmp_path / "dump.pickle"
+    path.write_bytes(pickle.dumps(dump))
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "per_series")
+    out = subprocess.run([sys.executable, script, str(path)], capture_output=True, text=True, check=True).stdout
+    row = next(line for line in out.splitlines() if line.startswith("| ours-zscore (defaults) · per-chart"))
+    found, alarm, pooled = [c.strip() for c in row.strip("|").split("|")[1:]]
+    assert found.startswith("1.000 · 1/1 · 0 · 0.0/h")
+    assert alarm.startswith("0.000 · 0/1 · 1 · ")
+    assert pooled.startswith("0.495 · 1/2 · 1 · ")  # P = 1/2 x (1 - the 1.9% of normal time flagged)
+    out = subprocess.run([sys.executable, script, "--view", "server model", str(path)], capture_output=True,
+                         text=True, check=True).stdout
+    assert "· per-chart models" not in out
