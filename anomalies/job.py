@@ -26,10 +26,8 @@ from .child_process import call_in_child
 from .collection_clock import CollectionClock
 from .stale_state import remove_stale
 from .state_store import job_store
-from .training import TrainedState
+from .training import RETRY_TRAINING_EVERY_N, TrainedState, cycles_to_next_training
 from .warmup import HistoryGate
-
-RETRY_TRAINING_EVERY_N = 30  # cycles between attempts while no model could be trained
 
 
 class AnomaliesJob:
@@ -89,11 +87,8 @@ class AnomaliesJob:
         since = self.cycle - self.last_training_cycle
         if self.state is None or not self.state.bank.names:
             return since >= RETRY_TRAINING_EVERY_N
-        rows = self.state.rows
-        if rows < 0.9 * min(self.config.train_n_secs, self.config.train_max_n):
-            # a young agent had little history: retrain each time there is about twice as much
-            return since >= max(RETRY_TRAINING_EVERY_N, rows)
-        return self.config.train_every_n > 0 and since >= self.config.train_every_n
+        wait = cycles_to_next_training(self.config, self.state.rows)
+        return wait > 0 and since >= wait
 
     def _training_window(self) -> Tuple[int, int]:
         c = self.config

@@ -24,6 +24,16 @@ Log = Callable[[str], None]
 MIN_TRAINING_ROWS = 10
 YOUNG_SHARE = 0.9  # of min_train_secs' rows a model's chart must have: a fetched window can be a few rows short
 FALLBACK_MODEL = DEFAULTS["model"]  # what a model that fails to fit is trained as
+RETRY_TRAINING_EVERY_N = 30  # cycles between attempts while no model could be trained
+
+
+def cycles_to_next_training(config: Config, rows: int) -> int:
+    """Cycles a job waits after a training on `rows` rows before the next one (0: never): while the window
+    is young, about as many as it held, so that each training has about twice the rows; once it is full,
+    `train_every_n`."""
+    if rows < 0.9 * min(config.train_n_secs, config.train_max_n):
+        return max(RETRY_TRAINING_EVERY_N, rows)
+    return config.train_every_n
 
 
 @dataclass

@@ -3,7 +3,7 @@
 """Screenshots of the agent's own dashboard, quiet and during a fault, for the README (docs/).
 
 A private agent (tests/agent.py) with health on, this project's dashboard text, and both modules running
-through its python.d.plugin with the shipped confs (every `system.*` chart), their warm-up scaled to
+through its python.d.plugin with the shipped confs (their default charts), their warm-up scaled to
 `--warm-minutes`. Once both have served their models for `--quiet-minutes`, headless Chromium photographs
 both sections (docs/dashboard-quiet.png) and counts the alerts raised so far (with the defaults,
 `--warm-minutes 15 --quiet-minutes 45` is an agent's first hour); then one core is kept busy for `--fault-seconds` (bench/record's

@@ -32,10 +32,9 @@ from anomalies.columns import Column  # noqa: E402
 from anomalies.config import Config, parse_config  # noqa: E402
 from anomalies.features import FeatureSpec, FeatureWindow  # noqa: E402
 from anomalies.flags import flagger_for  # noqa: E402
-from anomalies.job import RETRY_TRAINING_EVERY_N  # noqa: E402
 from anomalies.planning import plan_models  # noqa: E402
 from anomalies.scoring import score_cycle  # noqa: E402
-from anomalies.training import train_models  # noqa: E402
+from anomalies.training import cycles_to_next_training, train_models  # noqa: E402
 
 # health.d/anomalies.conf, anomalies_model_flagged: every 10 s, the flagged share of the last 2 minutes warns
 # above 50% and, once warning, stays so while above 25%
@@ -69,7 +68,8 @@ def replay(columns, specs, rows: np.ndarray, first_s: int, config: Config) -> Di
     t, last_training, state, window = first_s, None, None, None
     hold = 0
     while t < len(rows):
-        due = last_training is None or t - last_training >= max(RETRY_TRAINING_EVERY_N, state.rows)
+        due = last_training is None or t - last_training >= (cycles_to_next_training(config, state.rows)
+                                                             or len(rows))
         if due:
             state = train_models(specs, columns, rows[:t], config, warnings.append)
             last_training, hold = t, 1 + config.train_no_prediction_n

@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from anomalies.config import DEFAULTS, Config, parse_config
-from anomalies.job import RETRY_TRAINING_EVERY_N
+from anomalies.training import RETRY_TRAINING_EVERY_N, cycles_to_next_training
 
 from .data import Series
 from .detectors import CollectorDetector, Output
@@ -141,11 +141,8 @@ def run(task: Task) -> Result:
             train(end)
     trained_rows, last, t = train(offset), 0, 0
     while t < steps:
-        full = trained_rows >= 0.9 * min(config.train_n_secs, config.train_max_n)
-        if not full:
-            due = last + max(RETRY_TRAINING_EVERY_N, trained_rows)
-        else:
-            due = last + config.train_every_n if config.train_every_n > 0 else steps
+        wait = cycles_to_next_training(config, trained_rows)
+        due = last + wait if wait > 0 else steps
         end = min(due, steps)
         if end > t:
             probability[t:end], flag[t:end] = detector.score(series.test[t:end])
