@@ -248,14 +248,14 @@ def test_a_lone_chart_needs_a_second_chart_or_its_own_stricter_rule():
 def test_node_rules_keeps_the_charts_a_charts_regex_picks_whole():
     """`bench/node_rules --charts`: a chart id is kept when the regex matches it whole, as `charts_regex` picks
     a job's charts, so `system.cpu` leaves out `system.cpu_some_pressure`; the default keeps per-disk charts and
-    leaves out the pressure charts."""
+    leaves out the pressure charts and the filesystems' used space and inodes."""
     import re
 
     from anomalies.config import DEFAULTS
     from evaluation.node_rules import charts_matching
 
     names = [f"vm.chart:{chart}" for chart in ("system.cpu", "system.cpu_some_pressure", "disk_ops.vda", "net.eth0",
-                                               "mem.available", "apps.cpu")]
+                                               "mem.available", "apps.cpu", "disk_space._", "disk_inodes._dev")]
     assert charts_matching(names, re.compile(r"system\.cpu")) == [0]
     assert charts_matching(names, re.compile(DEFAULTS["charts_regex"])) == [0, 2, 4]
 
