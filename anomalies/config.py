@@ -99,8 +99,8 @@ def defaults_for(raw: Dict[str, Any], defaults: Dict[str, Any], slow: Dict[str, 
 # `system.*`, `mem.*` and every per-disk chart: on the recordings they find the slow disks, leaks and memory
 # faults only they show, for no more false alarms than `system.*` (docs/ablation.md, "Which charts the offline
 # defaults model, under the held rule" and "... the streaming defaults model"), less the filesystems' used space
-# and inodes, which hold still and then move by a few kilobytes: a young agent's models flagged them for its
-# first hour (docs/ablation.md, "Used space and inodes in the default charts"). Each module leaves out some of
+# and inodes, whose drift with every write a young agent's models flagged for its first hour (docs/ablation.md,
+# "Used space and inodes in the default charts"). Each module leaves out some of
 # the kernel's pressure charts too (below and in anomalies_online/config.py).
 DEFAULT_CHARTS = r"(?!disk_(space|inodes)\.)(system|mem|disk(_\w+)?)\..*"
 

@@ -75,7 +75,7 @@ def train_models(specs: Sequence[ModelSpec], columns: List[Column], values: np.n
             warn(f"model '{spec.name}': only {len(features)} complete training rows of the {least} it needs "
                  "(its charts are younger than min_train_secs); not trained yet")
             continue
-        usable = features.std(axis=0) > 0
+        usable = np.ptp(features, axis=0) > 0  # not std: one value held has a std of ~1e-15 from its mean's rounding
         if young:  # differences only: the window has not seen the range of the chart's level
             usable &= ~feature_spec.level_features(len(column_index))
         varying = np.flatnonzero(usable)

@@ -211,3 +211,20 @@ def test_a_chart_younger_than_min_train_secs_waits_while_the_others_train():
     # a short window (a young agent, or a test's) asks no more than it holds
     short = training_data(rows=300, columns=3)
     assert train_models([ModelSpec("app.x", tuple(old))], old, short, config, warnings.append).bank.names == ["app.x"]
+
+
+def test_a_dimension_that_holds_one_value_is_constant_though_its_mean_rounds():
+    """A filesystem's free space that holds one value (11.7633 GiB) has a standard deviation of 1.8e-15 by the
+    rounding of its mean: it is constant all the same, so a chart of such dimensions is not trained (trained,
+    its scores were rounding noise and the next one above them flagged it for good, on a real agent)."""
+    config = parse_config({})
+    values = training_data(rows=900, columns=3)
+    values[:, 2] = 11.7633
+    assert values[:, 2].std() > 0  # what the check must not trust
+    steady = [Column(config.host, "disk_space._dev", "avail")]
+    moving = [Column(config.host, "app.x", f"d{i}") for i in range(2)]
+    warnings = []
+    state = train_models([ModelSpec("app.x", tuple(moving)), ModelSpec("disk_space._dev", tuple(steady))],
+                         moving + steady, values, config, warnings.append)
+    assert state.bank.names == ["app.x"]
+    assert any("constant during the training window" in w and "disk_space._dev" in w for w in warnings)
