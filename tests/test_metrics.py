@@ -260,6 +260,20 @@ def test_node_rules_keeps_the_charts_a_charts_regex_picks_whole():
     assert charts_matching(names, re.compile(DEFAULTS["charts_regex"])) == [0, 2, 4]
 
 
+def test_netdata_suppression_drops_a_charts_flags_while_it_was_flagged_on_half_the_window():
+    """node_rules' `suppressed`: a chart flagged on at least min_n of the last window_n rows (this one
+    included) loses its flag until its count falls below; another chart's flags are its own."""
+    from evaluation.node_rules import suppressed
+
+    flags = np.zeros((40, 2), dtype=bool)
+    flags[0:12, 0] = True  # chart 0 flagged 12 rows running
+    flags[20:23, 0] = True  # and again after its window has cleared
+    flags[5:8, 1] = True
+    out = suppressed(flags, 4, 8)
+    assert out[:, 0].astype(int).tolist()[:24] == [1, 1, 1] + [0] * 9 + [0] * 8 + [1, 1, 1, 0]
+    assert (out[:, 1] == flags[:, 1]).all()
+
+
 def test_charts_together_below_the_bar_stand_once_enough_of_them_hold_the_lower_rule():
     """node_rules' `group`: runs of a lower rule stand from the row where k charts held it within the window."""
     from evaluation.node_rules import node_flags

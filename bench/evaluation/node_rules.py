@@ -45,21 +45,32 @@ def standing_runs(flags: np.ndarray, qualifies: np.ndarray) -> np.ndarray:
     return np.column_stack([from_first(flags[:, c], qualifies[:, c]) for c in range(flags.shape[1])])
 
 
+def chart_flags(probability: np.ndarray, min_charts: int = 1, window_n: int = 10,
+                lone_rule: Optional[Rule] = None, base_rule: Rule = BASE_RULE) -> np.ndarray:
+    """Each chart's raised flags (rows × charts): its runs of `base_rule` flags that stand. With `min_charts`
+    1 that is every run (the collector now); otherwise a run stands once `min_charts` charts were flagged
+    within `window_n` rows, or once the chart's own `lone_rule` holds (None: never alone)."""
+    flags = persistent_flags(probability, *base_rule)
+    if min_charts <= 1:
+        return flags
+    qualifies = np.repeat(corroborated(flags, min_charts, window_n)[:, None], flags.shape[1], axis=1)
+    if lone_rule is not None:
+        qualifies |= persistent_flags(probability, *lone_rule)
+    return standing_runs(flags, qualifies)
+
+
+def suppressed(flags: np.ndarray, min_n: int, window_n: int) -> np.ndarray:
+    """Netdata's suppression, per chart (column): a flag is dropped while the chart was flagged on at least
+    `min_n` of the last `window_n` rows (this one included)."""
+    return flags & (trailing_sums(flags.astype(np.int32), window_n) < min_n)
+
+
 def node_flags(probability: np.ndarray, min_charts: int = 1, window_n: int = 10,
                lone_rule: Optional[Rule] = None, base_rule: Rule = BASE_RULE,
                group: Optional[Tuple[Rule, int]] = None) -> np.ndarray:
-    """The node's flags (rows): any chart whose run of `base_rule` flags stands. With `min_charts` 1 that
-    is every run (the collector now); otherwise a run stands once `min_charts` charts were flagged within
-    `window_n` rows, or once the chart's own `lone_rule` holds (None: never alone). With `group` (a lower
-    rule, k), a chart's run of the lower rule stands too once at least k charts held it within `window_n`."""
-    flags = persistent_flags(probability, *base_rule)
-    if min_charts <= 1:
-        node = flags.any(axis=1)
-    else:
-        qualifies = np.repeat(corroborated(flags, min_charts, window_n)[:, None], flags.shape[1], axis=1)
-        if lone_rule is not None:
-            qualifies |= persistent_flags(probability, *lone_rule)
-        node = standing_runs(flags, qualifies).any(axis=1)
+    """The node's flags (rows): any chart's raised flags (`chart_flags`). With `group` (a lower rule, k), a
+    chart's run of the lower rule stands too once at least k charts held it within `window_n`."""
+    node = chart_flags(probability, min_charts, window_n, lone_rule, base_rule).any(axis=1)
     if group is not None:
         lower = persistent_flags(probability, *group[0])
         together = np.repeat(corroborated(lower, group[1], window_n)[:, None], lower.shape[1], axis=1)
@@ -73,15 +84,21 @@ def charts_matching(chart_names: Sequence[str], charts: "re.Pattern[str]") -> Li
     return [i for i, name in enumerate(chart_names) if charts.fullmatch(name.partition(CHART_PREFIX)[2])]
 
 
-def collector_rule(defaults: Dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+def collector_rule(defaults: Dict[str, Any], suppression: Optional[Tuple[int, int]] = None
+                   ) -> Callable[[np.ndarray], np.ndarray]:
     """The node flags a module's defaults (below 60 s) give, re-applied: each chart's own rule and the rule
-    across the job's models (a spike rule is not modelled here, and no default sets one)."""
+    across the job's models (a spike rule is not modelled here, and no default sets one); with `suppression`
+    (min_n, window_n), each chart's flags `suppressed` before the node takes any of them."""
     if defaults["flags_spike_threshold"] is not None:
         raise ValueError("node_rules does not model the spike rule")
     alone = defaults["flags_alone_threshold"]
     lone = None if alone is None else (alone, defaults["flags_alone_min_n"], defaults["flags_alone_window_n"])
-    return lambda p: node_flags(p, defaults["flags_min_models"], defaults["flags_min_models_window_n"], lone,
-                                own_rule(defaults))
+
+    def rule(probability: np.ndarray) -> np.ndarray:
+        flags = chart_flags(probability, defaults["flags_min_models"], defaults["flags_min_models_window_n"],
+                            lone, own_rule(defaults))
+        return (flags if suppression is None else suppressed(flags, *suppression)).any(axis=1)
+    return rule
 
 
 # The candidates, named as the rule in docs/ablation.md names them ("now" as of that rule).
@@ -102,6 +119,13 @@ GROUP_CANDIDATES: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
     **{f"+ {k} charts at {t:g} on 3 of 5 within 10 s": (lambda p, t=t, k=k: node_flags(
         p, 2, 10, (99.99, 3, 5), group=((t, 3, 5), k))) for t, k in [(99.5, 3), (99.5, 4), (99, 3), (99, 4),
                                                                     (99, 5), (99.7, 2)]},
+}
+
+# Netdata's suppression on top of the offline default below 60 s (docs/ablation.md, "Netdata's suppression").
+SUPPRESSION_CANDIDATES: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "none (now)": collector_rule(DEFAULTS),
+    "(n15) suppressed at 450 of the last 900": collector_rule(DEFAULTS, (450, 900)),
+    "(n5) suppressed at 150 of the last 300": collector_rule(DEFAULTS, (150, 300)),
 }
 
 # The streaming module's candidates, each chart's own rule STREAMING_RULE.
