@@ -231,3 +231,27 @@ def test_a_dimension_without_a_first_value_does_not_poison_its_model():
     _, probabilities = _stream(parse_config({"warmup_n": 100}), values)
     assert np.isnan(probabilities[:12]).all()
     assert np.isfinite(probabilities[100:]).all()
+
+
+def test_a_dimension_that_holds_one_value_stays_at_z_zero():
+    """A dimension that never moves (a filesystem's free space, a large count) is standardised to 0 in
+    every feature, whatever its size: its running mean is its value from the first sample on, so no rounding
+    noise is scored against a variance of 0 (the offline module's bug of 2026-12-07)."""
+    rng = np.random.default_rng(7)
+    values = _ar1(rng, 3000, 3)
+    values[:, 1] = 123456789012.3  # held, and not a round number in binary
+    config = parse_config({"warmup_n": 100})
+    spec = FeatureSpec.from_config(config)
+    columns = [Column("h", "c0", f"d{i}") for i in range(3)]
+    bank = StreamingBank(config, spec)
+    bank.replan([ModelSpec("c0", tuple(columns))])
+    flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
+    window = FeatureWindow(spec, np.empty((0, 3)))
+    held = spec.feature_index([1], 3)
+    largest = 0.0
+    for row in values:
+        feature_row = window.push(row)
+        if feature_row is not None:
+            stream_cycle(bank, flagger, feature_row, np.isfinite(row))
+            largest = max(largest, float(np.abs(bank.models[0].last_z_[held]).max()))
+    assert len(held) >= 2 and largest == 0.0
