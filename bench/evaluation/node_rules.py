@@ -128,6 +128,29 @@ SUPPRESSION_CANDIDATES: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "(n5) suppressed at 150 of the last 300": collector_rule(DEFAULTS, (150, 300)),
 }
 
+# A second, longer hold at a lower bar beside each chart's own rule (docs/ablation.md, "A second, longer hold").
+LONG_HOLDS: Dict[str, Rule] = {"(h1) + 98 on 30 of 30": (98.0, 30, 30), "(h2) + 99 on 30 of 30": (99.0, 30, 30),
+                               "(h3) + 99 on 20 of 20": (99.0, 20, 20), "(h4) + 98 on 60 of 60": (98.0, 60, 60),
+                               "(h5) + 97 on 60 of 60": (97.0, 60, 60)}
+
+
+def with_long_hold(base_rule: Rule, hold: Optional[Rule]) -> Callable[[np.ndarray], np.ndarray]:
+    """The node flags of each chart's `base_rule` or, beside it, its `hold` rule (None: the base rule alone),
+    as a job with the `flags_spike_*` keys set to `hold` flags them (`EitherFlagger`)."""
+    def rule(probability: np.ndarray) -> np.ndarray:
+        flags = persistent_flags(probability, *base_rule)
+        if hold is not None:
+            flags |= persistent_flags(probability, *hold)
+        return flags.any(axis=1)
+    return rule
+
+
+def long_hold_candidates(base_rule: Rule) -> Dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """(a) the module's own rule now, then each of LONG_HOLDS beside it."""
+    return {"(a) now": with_long_hold(base_rule, None),
+            **{name: with_long_hold(base_rule, hold) for name, hold in LONG_HOLDS.items()}}
+
+
 # The streaming module's candidates, each chart's own rule STREAMING_RULE.
 STREAMING_CANDIDATES: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "any chart (now)": collector_rule(ONLINE_DEFAULTS),
