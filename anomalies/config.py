@@ -125,6 +125,15 @@ DEFAULTS: Dict[str, Any] = {
     "flags_threshold": 99.5,
     "flags_min_n": 8,
     "flags_window_n": 10,
+    # a third rule beside those (off: none): probability >= flags_long_threshold on flags_long_min_n of the last
+    # flags_long_window_n cycles, once the models were trained on at least flags_long_after_secs of history: a
+    # level held far out (a memory hog, a leak) stays near the top for minutes, benign bursts do not; models
+    # trained on a young agent's first minutes have not seen a level's range (docs/ablation.md, "A second,
+    # longer hold"; off at 60 s and slower)
+    "flags_long_threshold": None,
+    "flags_long_min_n": 30,
+    "flags_long_window_n": 30,
+    "flags_long_after_secs": 3600,
     "train_max_n": 100000,
     "train_every_n": 1800,
     "train_n_secs": 14400,
@@ -142,6 +151,7 @@ DEFAULTS: Dict[str, Any] = {
 # training window at 60 s and slower"), the first training after 15 hours (1/16 of it, as now).
 SLOW_COLLECTION_DEFAULTS: Dict[str, Any] = {
     **SLOW_COLLECTION_FLAGS,
+    "flags_long_threshold": None,
     "train_n_secs": 864000,
     "min_train_secs": 54000,
 }
@@ -237,6 +247,10 @@ class Config(CommonConfig):
     model: str
     long_level_n: int
     levels_after_secs: int
+    flags_long_threshold: Optional[float]
+    flags_long_min_n: int
+    flags_long_window_n: int
+    flags_long_after_secs: int
     train_max_n: int
     train_every_n: int
     train_n_secs: int
@@ -247,9 +261,9 @@ class Config(CommonConfig):
     offset_n_secs: int
     custom_models_normalize: bool
 
-    RUNTIME_KEYS: ClassVar[FrozenSet[str]] = CommonConfig.RUNTIME_KEYS | {"train_every_n",
-                                                                         "train_no_prediction_n",
-                                                                         "min_train_secs"}
+    RUNTIME_KEYS: ClassVar[FrozenSet[str]] = CommonConfig.RUNTIME_KEYS | {
+        "train_every_n", "train_no_prediction_n", "min_train_secs", "flags_long_threshold", "flags_long_min_n",
+        "flags_long_window_n", "flags_long_after_secs"}
 
     def history_needed_secs(self) -> int:
         """Seconds of history the agent must have before the first training (none for a fixed window)."""
@@ -406,6 +420,10 @@ _PARSERS: Dict[str, Callable[[Any], Any]] = {
     "model": model_choice(MODELS, LIBRARIES),
     "long_level_n": non_negative_int,
     "levels_after_secs": non_negative_int,
+    "flags_long_threshold": _optional_percent,
+    "flags_long_min_n": positive_int,
+    "flags_long_window_n": positive_int,
+    "flags_long_after_secs": non_negative_int,
     "train_max_n": positive_int,
     "train_every_n": non_negative_int,
     "train_n_secs": positive_int,
@@ -487,7 +505,9 @@ def parse_settings(raw: Dict[str, Any], defaults: Dict[str, Any],
             problems.append(f"{key}: invalid value {_quoted(value)} ({error}); using default "
                             f"{_quoted(defaults[key])}")
             values[key] = parser(defaults[key]) if defaults[key] is not None else None
-    for prefix in ("flags", "flags_spike", "flags_alone"):
+    for prefix in ("flags", "flags_spike", "flags_alone", "flags_long"):
+        if f"{prefix}_min_n" not in values:  # a module without that rule
+            continue
         min_n, window_n = f"{prefix}_min_n", f"{prefix}_window_n"
         if values[min_n] > values[window_n]:
             problems.append(f"{min_n}: {values[min_n]} is more than {window_n} {values[window_n]}; using "

@@ -92,6 +92,46 @@ class EitherFlagger:
         self.second.forget(gone)
 
 
+class LongHoldFlagger:
+    """A flag rule (`first`) and beside it a longer hold at a lower bar (`long`), which counts only while the
+    job's models were trained on at least `after_secs` of history (`trained_on`): a level held far out (a
+    memory hog, a leak) stays near the top of its model's range for minutes, which benign bursts do not, but
+    models trained on a young agent's first minutes have not seen a level's range. Both rules see every
+    cycle, so the long one holds its history when it starts to count. The level is the higher of the rules'
+    levels that count."""
+
+    def __init__(self, first: "Flagger", long: PersistenceFlagger, after_secs: float = 0.0):
+        self.first = first
+        self.long = long
+        self.after_secs = after_secs
+        self.trained_secs_ = 0.0
+
+    def trained_on(self, seconds: float) -> None:
+        """The span of history the job's current models were trained on."""
+        self.trained_secs_ = seconds
+
+    @property
+    def counts_(self) -> bool:
+        """Does the long rule count now?"""
+        return self.trained_secs_ >= self.after_secs
+
+    def update(self, names: Sequence[str], probabilities: np.ndarray) -> np.ndarray:
+        """Record one cycle of probabilities in both rules; return the flags (bool)."""
+        first = self.first.update(names, probabilities)
+        long = self.long.update(names, probabilities)
+        return first | long if self.counts_ else first
+
+    def levels(self) -> np.ndarray:
+        """Per model, the higher of the levels of the rules that count."""
+        return np.maximum(self.first.levels(), self.long.levels()) if self.counts_ else self.first.levels()
+
+    def forget(self, names: Iterable[str]) -> None:
+        """Drop the history of models that no longer exist."""
+        gone = set(names)
+        self.first.forget(gone)
+        self.long.forget(gone)
+
+
 class CorroboratedFlagger:
     """A rule across a job's models, around each model's own rule (`own`): a model's flag is raised once at
     least `min_models` models of the job (itself included) have been flagged by their own rule within the
@@ -157,22 +197,36 @@ class CorroboratedFlagger:
         self.names_ = names
 
 
-Flagger = Union[PersistenceFlagger, EitherFlagger, CorroboratedFlagger]
+Flagger = Union[PersistenceFlagger, EitherFlagger, LongHoldFlagger, CorroboratedFlagger]
 
 
 def flagger_for(config: Any) -> Flagger:
     """The flag rule a job's settings ask for: `flags_threshold` on `flags_min_n` of `flags_window_n`, and
     beside it `flags_spike_threshold` on `flags_spike_min_n` of `flags_spike_window_n` when that is set;
+    beside them `flags_long_threshold` on `flags_long_min_n` of `flags_long_window_n` when that is set
+    (`LongHoldFlagger`, counting from `flags_long_after_secs` of training history, see `note_training`);
     with `flags_min_models` above 1, around them the rule across the job's models (`CorroboratedFlagger`)."""
     own: Flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
     if config.flags_spike_threshold is not None:
         own = EitherFlagger(own, PersistenceFlagger(config.flags_spike_threshold, config.flags_spike_min_n,
                                                     config.flags_spike_window_n))
+    if getattr(config, "flags_long_threshold", None) is not None:  # the offline module's
+        own = LongHoldFlagger(own, PersistenceFlagger(config.flags_long_threshold, config.flags_long_min_n,
+                                                      config.flags_long_window_n), config.flags_long_after_secs)
     if config.flags_min_models <= 1:
         return own
     lone = None if config.flags_alone_threshold is None else PersistenceFlagger(
         config.flags_alone_threshold, config.flags_alone_min_n, config.flags_alone_window_n)
     return CorroboratedFlagger(own, lone, config.flags_min_models, config.flags_min_models_window_n)
+
+
+def note_training(flagger: Flagger, seconds: float) -> None:
+    """Tell a job's flag rule the span of history its current models were trained on (the long hold counts
+    only from `flags_long_after_secs`)."""
+    if isinstance(flagger, CorroboratedFlagger):
+        note_training(flagger.own, seconds)
+    elif isinstance(flagger, LongHoldFlagger):
+        flagger.trained_on(seconds)
 
 
 def rule_text(config: Any) -> str:
@@ -181,6 +235,11 @@ def rule_text(config: Any) -> str:
     if config.flags_spike_threshold is not None:
         text += (f", or at the higher bar of {config.flags_spike_threshold:g} for {config.flags_spike_min_n} of "
                  f"{config.flags_spike_window_n}")
+    if getattr(config, "flags_long_threshold", None) is not None:
+        text += (f", or at {config.flags_long_threshold:g} for {config.flags_long_min_n} of "
+                 f"{config.flags_long_window_n}")
+        if config.flags_long_after_secs:
+            text += f" once trained on {config.flags_long_after_secs / 60:g} min"
     if config.flags_min_models > 1:
         # no apostrophe: the title is single-quoted in the plugin protocol
         more = config.flags_min_models - 1

@@ -14,7 +14,7 @@ from .features import FeatureSpec, FeatureWindow
 from .attribution import RisingFlags, describe_flag, log_explanation, offline_shares
 from .band_charts import BandCharts
 from .deviation import DeviationGate, offline_judge
-from .flags import flagger_for, rule_text
+from .flags import flagger_for, note_training, rule_text
 from .health import JobHealth
 from .memory import keep_large_blocks_in_mmap
 from .cycle import (CycleResult, LatestReader, Logger, PauseReporter, RepeatFilter, chart_values,
@@ -171,6 +171,7 @@ class AnomaliesJob:
         for name in sorted(old_names - new_names):
             result.removed.extend((chart, dim[0]) for chart, dim in charts.model_dimensions(name))
         self.flagger.forget(old_names - new_names)
+        note_training(self.flagger, state.rows * self.config.update_every)
         recent = np.empty((0, len(state.columns))) if restored else self._recent_values(state)
         self.window = FeatureWindow(self.feature_spec, recent)
         self.gatherer = RowGatherer(state.columns)

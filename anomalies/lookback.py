@@ -19,7 +19,7 @@ from .columns import Column
 from .config import Config
 from .collection_clock import CollectionClock
 from .features import FeatureSpec, FeatureWindow
-from .flags import flagger_for
+from .flags import flagger_for, note_training
 from .netdata_source import NetdataSource, describe_error
 from .planning import ModelSpec, plan_models
 from .scoring import score_cycle
@@ -191,6 +191,7 @@ def _replay(specs: Sequence[ModelSpec], state, config: Config, reference: Window
     if len(reference.timestamps):
         clock.advance(int(reference.timestamps[-1]))
     flagger = flagger_for(config)
+    note_training(flagger, state.rows * config.update_every)
     rows, n_models, n_columns = len(window.values), len(bank.models), len(state.columns)
     # float32: a day at 1 s over 200 models is 70 MB per array
     probability = np.full((rows, n_models), np.nan, dtype=np.float32)

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 from anomalies.columns import Column  # noqa: E402
 from anomalies.config import Config, parse_config  # noqa: E402
 from anomalies.features import FeatureSpec, FeatureWindow  # noqa: E402
-from anomalies.flags import flagger_for  # noqa: E402
+from anomalies.flags import flagger_for, note_training  # noqa: E402
 from anomalies.planning import plan_models  # noqa: E402
 from anomalies.scoring import score_cycle  # noqa: E402
 from anomalies.training import cycles_to_next_training, train_models  # noqa: E402
@@ -75,6 +75,7 @@ def replay(columns, specs, rows: np.ndarray, first_s: int, config: Config) -> Di
             last_training, hold = t, 1 + config.train_no_prediction_n
             window = FeatureWindow(spec, rows[t - spec.window:t])
             flagger.forget(set(flags) - set(state.bank.names))
+            note_training(flagger, state.rows * config.update_every)
         feature_row = window.push(rows[t])
         if hold > 0:
             hold -= 1

@@ -207,3 +207,15 @@ def test_a_job_slower_than_its_charts_trains_at_its_own_pace():
         train(parse_config({"host": fake.host, "charts_regex": r"system\.cpu"}), now - 3600, now)
         assert {q["points"][0] for q in (parse_qs(urlparse(path).query) for path in fake.requests
                                          if path.startswith("/api/v1/data"))} == {"0"}
+
+
+def test_the_job_tells_its_flag_rule_how_much_history_its_models_were_trained_on():
+    """The long hold counts from `flags_long_after_secs` of training history: the job passes each training's
+    window span (rows × update_every) to its flag rule when it swaps the models in."""
+    with FakeNetdata({"system.cpu": {"user": wave(60)}}) as fake:
+        log = RecordingLog()
+        job = AnomaliesJob({"host": fake.host, "train_n_secs": 120, "charts_regex": r"system\.cpu",
+                            "flags_long_threshold": 98, "flags_long_after_secs": 60}, log)
+        wait_trained(job, log)
+        assert job.state.rows >= 60 and job.flagger.trained_secs_ == job.state.rows * job.config.update_every
+        assert job.flagger.counts_

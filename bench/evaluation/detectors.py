@@ -16,7 +16,7 @@ from anomalies.calibration import EmpiricalCalibrator
 from anomalies.columns import Column
 from anomalies.config import Config
 from anomalies.features import FeatureSpec, FeatureWindow
-from anomalies.flags import flagger_for
+from anomalies.flags import flagger_for, note_training
 from anomalies.deviation import DeviationGate, offline_judge
 from anomalies.models import KnnScorer, PcaScorer, PyodScorer, StandardisedScorer, fit_scorer
 from anomalies.planning import ModelSpec
@@ -104,6 +104,7 @@ class CollectorDetector:
         if "ours" in kinds:
             state = train_models(self.specs, self.columns, values, self.config, self.warnings.append)
             self.flagger.forget(set(self.banks.get("ours", ModelBank([])).names) - set(state.bank.names))
+            self.flagger.note_training(state.rows * self.config.update_every)
             self.banks["ours"] = state.bank
             self.band, self.deviation_rules = state.band, self.config.deviation_rules(state.bank.names)
             self.batched = _BatchRaw(state.bank) if state.bank.other_positions else None
@@ -247,6 +248,11 @@ class ViewFlaggers:
     def forget(self, names) -> None:
         for flagger in self.flaggers.values():
             flagger.forget(names)
+
+    def note_training(self, seconds: float) -> None:
+        """The span of history the bank was trained on (`anomalies.flags.note_training`), in every view."""
+        for flagger in self.flaggers.values():
+            note_training(flagger, seconds)
 
 
 class _GivenRaw:
