@@ -305,15 +305,6 @@ def positive_float(value: Any) -> float:
     return number
 
 
-def non_negative_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError("must be a number >= 0")
-    number = float(value)
-    if not 0 <= number < float("inf"):
-        raise ValueError("must be a number >= 0")
-    return number
-
-
 _TRUE_WORDS = ("yes", "true", "1", "on")
 _FALSE_WORDS = ("no", "false", "0", "off")
 _BOOL_WORDS = _TRUE_WORDS + _FALSE_WORDS

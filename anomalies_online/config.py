@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Dict, FrozenSet
 
 from anomalies.config import (COMMON_DEFAULTS, COMMON_PARSERS, DEFAULT_CHARTS, SLOW_COLLECTION_FLAGS, CommonConfig,
-                              defaults_for, model_choice, non_negative_float, non_negative_int, parse_settings,
-                              positive_float,
+                              defaults_for, model_choice, non_negative_int, parse_settings, positive_float,
                               positive_int)
 from anomalies.user_models import STREAMING_METHODS, check_user_model
 
@@ -35,9 +34,6 @@ DEFAULTS: Dict[str, Any] = {
     # the standardised features are clipped at +-z_limit standard deviations: one wild value counts no more
     # (20 at 60 s and slower: docs/ablation.md, "the clip of the standardised features")
     "z_limit": 10.0,
-    # once a model has learned window_n / 2 samples, each sample's deviation is clipped at this many standard
-    # deviations before the running mean and variance learn it (0: off), so a level held far out stays out
-    "z_learn_limit": 0.0,
     # samples after (re)start without flags, while the window of scores fills
     "warmup_n": 1000,
     # seconds of history to learn from at start (0: start cold); at least warmup_n samples' worth
@@ -62,7 +58,6 @@ PARSERS: Dict[str, Callable[[Any], Any]] = {
     "model": model_choice(MODELS, LIBRARIES),
     "window_n": positive_int,
     "z_limit": positive_float,
-    "z_learn_limit": non_negative_float,
     "warmup_n": non_negative_int,
     "warm_start_secs": non_negative_int,
     "save_state_every_n": positive_int,
@@ -79,7 +74,6 @@ class OnlineConfig(CommonConfig):
     model: str
     window_n: int
     z_limit: float
-    z_learn_limit: float
     warmup_n: int
     warm_start_secs: int
     save_state_every_n: int

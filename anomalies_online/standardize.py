@@ -12,17 +12,12 @@ class RunningStandardizer:
 
     The first samples are averaged plainly (weight 1/n) so the estimates settle fast, then the weight stays
     at 2 / (span + 1), as pandas' `ewm(span=...)`. z-scores are clipped at ±`z_limit`: beyond it a value
-    adds nothing, so one wild value cannot stretch a detector's scale. With `learn_limit` (0: off), once the
-    plain average is over, a sample's deviation is clipped at that many standard deviations before it is
-    learned, so a level held far out is learned at a bounded rate instead of inflating the variance.
+    adds nothing, so one wild value cannot stretch a detector's scale.
     """
 
-    learn_limit = 0.0  # the default of models saved before the key existed
-
-    def __init__(self, n_features: int, span: int, z_limit: float, learn_limit: float = 0.0):
+    def __init__(self, n_features: int, span: int, z_limit: float):
         self.span = span
         self.z_limit = z_limit
-        self.learn_limit = learn_limit
         self.mean_ = np.zeros(n_features)
         self.var_ = np.zeros(n_features)
         self.n_seen_ = 0
@@ -39,8 +34,5 @@ class RunningStandardizer:
         self.n_seen_ += 1
         weight = max(2.0 / (self.span + 1), 1.0 / self.n_seen_)
         delta = x - self.mean_
-        if self.learn_limit and 2.0 * self.n_seen_ > self.span + 1:  # past the plain average
-            bound = self.learn_limit * np.sqrt(self.var_ + VARIANCE_FLOOR)
-            delta = np.clip(delta, -bound, bound)
         self.mean_ += weight * delta
         self.var_ = (1.0 - weight) * (self.var_ + weight * delta * delta)

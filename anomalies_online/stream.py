@@ -80,8 +80,7 @@ class StreamingBank:
                 except ValueError as error:
                     not_built.append((spec.name, error))
                     detector = ZScoreDetector()
-                standardizer = RunningStandardizer(len(feature_index), self.config.window_n, self.config.z_limit,
-                                                   self.config.z_learn_limit)
+                standardizer = RunningStandardizer(len(feature_index), self.config.window_n, self.config.z_limit)
                 model = StreamingModel(spec, standardizer,
                                        detector, RollingCalibrator(self.config.window_n, self.config.contamination),
                                        column_index, feature_index, self.config.warmup_n // 10)
