@@ -274,6 +274,22 @@ def test_netdata_suppression_drops_a_charts_flags_while_it_was_flagged_on_half_t
     assert (out[:, 1] == flags[:, 1]).all()
 
 
+def test_the_re_applied_defaults_flag_a_level_held_under_the_bar_only_with_the_long_hold():
+    """node_rules' `collector_rule` models the long hold when the defaults set it: a chart held at 98.5 for
+    40 rows (under 99.5, over 98) is flagged from its 30th row, and not without the long hold."""
+    from anomalies.config import DEFAULTS
+    from evaluation.node_rules import collector_rule
+
+    probability = np.full((60, 1), 0.5)
+    probability[10:50, 0] = 0.985
+    without = collector_rule(DEFAULTS)(probability)
+    held = collector_rule({**DEFAULTS, "flags_long_threshold": 98.0, "flags_long_min_n": 30,
+                           "flags_long_window_n": 30})(probability)
+    assert not without.any() and np.flatnonzero(held).tolist() == list(range(39, 50))
+    with pytest.raises(ValueError):
+        collector_rule({**DEFAULTS, "flags_long_threshold": 98.0, "flags_min_models": 2})
+
+
 def test_charts_together_below_the_bar_stand_once_enough_of_them_hold_the_lower_rule():
     """node_rules' `group`: runs of a lower rule stand from the row where k charts held it within the window."""
     from evaluation.node_rules import node_flags

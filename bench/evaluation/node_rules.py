@@ -86,17 +86,25 @@ def charts_matching(chart_names: Sequence[str], charts: "re.Pattern[str]") -> Li
 
 def collector_rule(defaults: Dict[str, Any], suppression: Optional[Tuple[int, int]] = None
                    ) -> Callable[[np.ndarray], np.ndarray]:
-    """The node flags a module's defaults (below 60 s) give, re-applied: each chart's own rule and the rule
-    across the job's models (a spike rule is not modelled here, and no default sets one); with `suppression`
-    (min_n, window_n), each chart's flags `suppressed` before the node takes any of them."""
+    """The node flags a module's defaults (below 60 s) give, re-applied: each chart's own rule, the long hold
+    beside it if set (counting from the first row: a re-applied rule does not know how much history the
+    models were trained on) and the rule across the job's models (a spike rule is not modelled here, and no
+    default sets one); with `suppression` (min_n, window_n), each chart's flags `suppressed` before the node
+    takes any of them."""
     if defaults["flags_spike_threshold"] is not None:
         raise ValueError("node_rules does not model the spike rule")
     alone = defaults["flags_alone_threshold"]
     lone = None if alone is None else (alone, defaults["flags_alone_min_n"], defaults["flags_alone_window_n"])
+    held = defaults.get("flags_long_threshold")
+    long = None if held is None else (held, defaults["flags_long_min_n"], defaults["flags_long_window_n"])
+    if long is not None and defaults["flags_min_models"] > 1:
+        raise ValueError("node_rules models the long hold only without the rule across models")
 
     def rule(probability: np.ndarray) -> np.ndarray:
         flags = chart_flags(probability, defaults["flags_min_models"], defaults["flags_min_models_window_n"],
                             lone, own_rule(defaults))
+        if long is not None:
+            flags |= persistent_flags(probability, *long)
         return (flags if suppression is None else suppressed(flags, *suppression)).any(axis=1)
     return rule
 
@@ -136,7 +144,8 @@ LONG_HOLDS: Dict[str, Rule] = {"(h1) + 98 on 30 of 30": (98.0, 30, 30), "(h2) + 
 
 def with_long_hold(base_rule: Rule, hold: Optional[Rule]) -> Callable[[np.ndarray], np.ndarray]:
     """The node flags of each chart's `base_rule` or, beside it, its `hold` rule (None: the base rule alone),
-    as a job with the `flags_spike_*` keys set to `hold` flags them (`EitherFlagger`)."""
+    as a job with the `flags_long_*` keys set to `hold` flags them once `flags_long_after_secs` is reached
+    (`anomalies.flags.LongHoldFlagger`)."""
     def rule(probability: np.ndarray) -> np.ndarray:
         flags = persistent_flags(probability, *base_rule)
         if hold is not None:
