@@ -69,40 +69,17 @@ class PersistenceFlagger:
 
 
 class EitherFlagger:
-    """Two persistence rules side by side: a model is flagged while either holds (a probability held long,
-    or a higher one for a few cycles). Its level is the higher of the two rules' levels, so 100 is still
-    the flag line."""
-
-    def __init__(self, first: PersistenceFlagger, second: PersistenceFlagger):
-        self.first = first
-        self.second = second
-
-    def update(self, names: Sequence[str], probabilities: np.ndarray) -> np.ndarray:
-        """Record one cycle of probabilities in both rules; return the flags (bool)."""
-        return self.first.update(names, probabilities) | self.second.update(names, probabilities)
-
-    def levels(self) -> np.ndarray:
-        """Per model, the higher of the two rules' levels."""
-        return np.maximum(self.first.levels(), self.second.levels())
-
-    def forget(self, names: Iterable[str]) -> None:
-        """Drop the history of models that no longer exist."""
-        gone = set(names)
-        self.first.forget(gone)
-        self.second.forget(gone)
-
-
-class LongHoldFlagger:
-    """A flag rule (`first`) and beside it a longer hold at a lower bar (`long`), which counts only while the
-    job's models were trained on at least `after_secs` of history (`trained_on`): a level held far out (a
+    """Two rules side by side: a model is flagged while either holds (a probability held long, or a higher
+    one for a few cycles, or a lower one held longer still). The second counts only while the job's models
+    were trained on at least `after_secs` of history (`trained_on`; 0: always): a level held far out (a
     memory hog, a leak) stays near the top of its model's range for minutes, which benign bursts do not, but
     models trained on a young agent's first minutes have not seen a level's range. Both rules see every
-    cycle, so the long one holds its history when it starts to count. The level is the higher of the rules'
-    levels that count."""
+    cycle, so the second holds its history when it starts to count. The level is the higher of the levels
+    of the rules that count, so 100 is still the flag line."""
 
-    def __init__(self, first: "Flagger", long: PersistenceFlagger, after_secs: float = 0.0):
+    def __init__(self, first: "Flagger", second: PersistenceFlagger, after_secs: float = 0.0):
         self.first = first
-        self.long = long
+        self.second = second
         self.after_secs = after_secs
         self.trained_secs_ = 0.0
 
@@ -112,24 +89,24 @@ class LongHoldFlagger:
 
     @property
     def counts_(self) -> bool:
-        """Does the long rule count now?"""
+        """Does the second rule count now?"""
         return self.trained_secs_ >= self.after_secs
 
     def update(self, names: Sequence[str], probabilities: np.ndarray) -> np.ndarray:
         """Record one cycle of probabilities in both rules; return the flags (bool)."""
         first = self.first.update(names, probabilities)
-        long = self.long.update(names, probabilities)
-        return first | long if self.counts_ else first
+        second = self.second.update(names, probabilities)
+        return first | second if self.counts_ else first
 
     def levels(self) -> np.ndarray:
         """Per model, the higher of the levels of the rules that count."""
-        return np.maximum(self.first.levels(), self.long.levels()) if self.counts_ else self.first.levels()
+        return np.maximum(self.first.levels(), self.second.levels()) if self.counts_ else self.first.levels()
 
     def forget(self, names: Iterable[str]) -> None:
         """Drop the history of models that no longer exist."""
         gone = set(names)
         self.first.forget(gone)
-        self.long.forget(gone)
+        self.second.forget(gone)
 
 
 class CorroboratedFlagger:
@@ -197,22 +174,22 @@ class CorroboratedFlagger:
         self.names_ = names
 
 
-Flagger = Union[PersistenceFlagger, EitherFlagger, LongHoldFlagger, CorroboratedFlagger]
+Flagger = Union[PersistenceFlagger, EitherFlagger, CorroboratedFlagger]
 
 
 def flagger_for(config: Any) -> Flagger:
     """The flag rule a job's settings ask for: `flags_threshold` on `flags_min_n` of `flags_window_n`, and
     beside it `flags_spike_threshold` on `flags_spike_min_n` of `flags_spike_window_n` when that is set;
     beside them `flags_long_threshold` on `flags_long_min_n` of `flags_long_window_n` when that is set
-    (`LongHoldFlagger`, counting from `flags_long_after_secs` of training history, see `note_training`);
+    (counting from `flags_long_after_secs` of training history, see `note_training`);
     with `flags_min_models` above 1, around them the rule across the job's models (`CorroboratedFlagger`)."""
     own: Flagger = PersistenceFlagger(config.flags_threshold, config.flags_min_n, config.flags_window_n)
     if config.flags_spike_threshold is not None:
         own = EitherFlagger(own, PersistenceFlagger(config.flags_spike_threshold, config.flags_spike_min_n,
                                                     config.flags_spike_window_n))
     if getattr(config, "flags_long_threshold", None) is not None:  # the offline module's
-        own = LongHoldFlagger(own, PersistenceFlagger(config.flags_long_threshold, config.flags_long_min_n,
-                                                      config.flags_long_window_n), config.flags_long_after_secs)
+        own = EitherFlagger(own, PersistenceFlagger(config.flags_long_threshold, config.flags_long_min_n,
+                                                    config.flags_long_window_n), config.flags_long_after_secs)
     if config.flags_min_models <= 1:
         return own
     lone = None if config.flags_alone_threshold is None else PersistenceFlagger(
@@ -225,8 +202,9 @@ def note_training(flagger: Flagger, seconds: float) -> None:
     only from `flags_long_after_secs`)."""
     if isinstance(flagger, CorroboratedFlagger):
         note_training(flagger.own, seconds)
-    elif isinstance(flagger, LongHoldFlagger):
+    elif isinstance(flagger, EitherFlagger):
         flagger.trained_on(seconds)
+        note_training(flagger.first, seconds)
 
 
 def rule_text(config: Any) -> str:

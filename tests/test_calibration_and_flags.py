@@ -5,8 +5,8 @@ from anomalies.calibration import EmpiricalCalibrator
 from anomalies.config import DEFAULTS
 from anomalies.features import FeatureSpec
 from anomalies.config import parse_config
-from anomalies.flags import (CorroboratedFlagger, EitherFlagger, LongHoldFlagger, PersistenceFlagger, flagger_for,
-                             note_training, rule_text)
+from anomalies.flags import (CorroboratedFlagger, EitherFlagger, PersistenceFlagger, flagger_for, note_training,
+                             rule_text)
 from anomalies.models import fit_scorer
 
 
@@ -190,14 +190,14 @@ def test_without_a_spike_threshold_the_rule_is_the_held_one_alone():
 
 
 def test_the_long_hold_counts_only_once_the_models_were_trained_on_enough_history():
-    """LongHoldFlagger: a level held at 98.5 for 6 cycles passes the long rule (98 on 6 of 6), not the first
+    """The long hold (an EitherFlagger's second rule): a level held at 98.5 for 6 cycles passes the long rule (98 on 6 of 6), not the first
     (99.5 on 3 of 5); before `note_training` says the models saw an hour, it is only recorded, then it flags
     at once (its history kept), and its level counts only from then."""
     config = parse_config({"flags_threshold": 99.5, "flags_min_n": 3, "flags_window_n": 5, "flags_min_models": 1,
                            "flags_long_threshold": 98, "flags_long_min_n": 6, "flags_long_window_n": 6,
                            "flags_long_after_secs": 3600})
     flagger = flagger_for(config)
-    assert isinstance(flagger, LongHoldFlagger) and flagger.after_secs == 3600
+    assert isinstance(flagger, EitherFlagger) and flagger.after_secs == 3600
     assert rule_text(config) == "for 3 of the last 5 updates, or at 98 for 6 of 6 once trained on 60 min"
     note_training(flagger, 3599.0)
     seen = [flagger.update(["m"], np.array([p]))[0] for p in [98.5] * 7]
@@ -208,7 +208,7 @@ def test_the_long_hold_counts_only_once_the_models_were_trained_on_enough_histor
     seen = [flagger.update(["m"], np.array([p]))[0] for p in (99.9, 99.9, 99.9, 50)]
     assert seen == [False, False, True, True]  # the first rule (3 of 5 at 99.5) still flags by itself
     flagger.forget(["m"])
-    assert flagger.first.names_ == flagger.long.names_ == []
+    assert flagger.first.names_ == flagger.second.names_ == []
 
 
 def test_the_long_hold_is_off_at_60_s_and_slower_and_note_training_reaches_it_under_the_rule_across_models():
@@ -218,7 +218,7 @@ def test_the_long_hold_is_off_at_60_s_and_slower_and_note_training_reaches_it_un
                            "flags_min_models": 2})
     assert config.flags_long_min_n == 30 and config.problems[0].startswith("flags_long_min_n")
     flagger = flagger_for(config)
-    assert isinstance(flagger, CorroboratedFlagger) and isinstance(flagger.own, LongHoldFlagger)
+    assert isinstance(flagger, CorroboratedFlagger) and isinstance(flagger.own, EitherFlagger)
     note_training(flagger, 7200.0)
     assert flagger.own.trained_secs_ == 7200.0
     note_training(PersistenceFlagger(), 7200.0)  # a rule without a long hold has nothing to be told

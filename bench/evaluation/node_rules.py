@@ -142,22 +142,13 @@ LONG_HOLDS: Dict[str, Rule] = {"(h1) + 98 on 30 of 30": (98.0, 30, 30), "(h2) + 
                                "(h5) + 97 on 60 of 60": (97.0, 60, 60)}
 
 
-def with_long_hold(base_rule: Rule, hold: Optional[Rule]) -> Callable[[np.ndarray], np.ndarray]:
-    """The node flags of each chart's `base_rule` or, beside it, its `hold` rule (None: the base rule alone),
-    as a job with the `flags_long_*` keys set to `hold` flags them once `flags_long_after_secs` is reached
-    (`anomalies.flags.LongHoldFlagger`)."""
-    def rule(probability: np.ndarray) -> np.ndarray:
-        flags = persistent_flags(probability, *base_rule)
-        if hold is not None:
-            flags |= persistent_flags(probability, *hold)
-        return flags.any(axis=1)
-    return rule
-
-
-def long_hold_candidates(base_rule: Rule) -> Dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """(a) the module's own rule now, then each of LONG_HOLDS beside it."""
-    return {"(a) now": with_long_hold(base_rule, None),
-            **{name: with_long_hold(base_rule, hold) for name, hold in LONG_HOLDS.items()}}
+def long_hold_candidates(defaults: Dict[str, Any]) -> Dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """(a) a module's defaults now, then each of LONG_HOLDS beside its own rule, as a job with the
+    `flags_long_*` keys set to it flags once `flags_long_after_secs` is reached (`collector_rule`)."""
+    return {"(a) now": collector_rule(defaults),
+            **{name: collector_rule({**defaults, "flags_long_threshold": threshold, "flags_long_min_n": min_n,
+                                     "flags_long_window_n": window_n})
+               for name, (threshold, min_n, window_n) in LONG_HOLDS.items()}}
 
 
 # The streaming module's candidates, each chart's own rule STREAMING_RULE.
